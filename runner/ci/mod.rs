@@ -1,0 +1,5 @@
+//! The `.gitlab-ci.yml` front end: from YAML text to a resolved pipeline.
+
+pub mod diag;
+pub mod source;
+pub mod yaml;
