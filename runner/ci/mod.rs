@@ -1,5 +1,7 @@
 //! The `.gitlab-ci.yml` front end: from YAML text to a resolved pipeline.
 
 pub mod diag;
+pub mod merge;
+pub mod model;
 pub mod source;
 pub mod yaml;
