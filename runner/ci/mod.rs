@@ -3,5 +3,6 @@
 pub mod diag;
 pub mod merge;
 pub mod model;
+pub mod plan;
 pub mod source;
 pub mod yaml;
