@@ -1,1 +1,20 @@
-fn main() {}
+use clap::Parser;
+
+use runner::cli::{Cli, Command};
+use runner::commands;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint(args) => commands::lint::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
