@@ -2,4 +2,5 @@
 
 pub mod diag;
 pub mod source;
+pub mod variables;
 pub mod yaml;
