@@ -4,4 +4,5 @@ pub mod diag;
 pub mod merge;
 pub mod model;
 pub mod source;
+pub mod variables;
 pub mod yaml;
