@@ -5,5 +5,4 @@
 
 pub mod ci;
 pub mod cli;
-pub mod commands;
 pub mod errors;

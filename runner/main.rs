@@ -1,20 +1,7 @@
 use clap::Parser;
 
-use runner::cli::{Cli, Command};
-use runner::commands;
+use runner::cli::Cli;
 
 fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Lint(args) => commands::lint::run(&args),
-        Command::Plan(args) => commands::plan::run(&args),
-    };
-    let code = match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            err.exit_code()
-        }
-    };
-    std::process::exit(code);
+    let _cli = Cli::parse();
 }

@@ -1,7 +1,3 @@
 //! The integration tests: one binary, one module per area.
 
 mod support;
-
-mod cli_lint;
-mod cli_plan;
-mod corpus;
