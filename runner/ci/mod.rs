@@ -2,6 +2,7 @@
 
 pub mod compose;
 pub mod diag;
+pub mod expr;
 pub mod merge;
 pub mod model;
 pub mod source;
