@@ -9,4 +9,10 @@ pub mod duration;
 pub mod environment;
 pub mod extras;
 pub mod image;
+mod judge;
 pub mod release;
+pub mod variables;
+pub mod when;
+
+pub use variables::VariableDef;
+pub use when::{AllowFailure, Retry, When};
