@@ -16,8 +16,20 @@ impl Decoder {
         Decoder::default()
     }
 
-    /// Records `<path> <message>` at the node's position.
+    /// Records `<path> <message>` at the node's position, lowercased as
+    /// GitLab's entry validator lowercases every message it reports (a job
+    /// named `Build` is reported as `jobs:build`).
     pub fn error(&mut self, node: &Node, path: &str, message: impl std::fmt::Display) {
+        self.diags.push(Diagnostic::config(
+            node.span,
+            format!("{path} {message}").to_lowercase(),
+        ));
+    }
+
+    /// Records `<path> <message>` as written. GitLab's messages for a value
+    /// of no recognised shape (`... has to be either a string or a hash`)
+    /// bypass the validator, so they keep the key path's case.
+    pub fn error_raw(&mut self, node: &Node, path: &str, message: impl std::fmt::Display) {
         self.diags
             .push(Diagnostic::config(node.span, format!("{path} {message}")));
     }
