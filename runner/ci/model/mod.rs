@@ -7,6 +7,7 @@ pub(crate) mod decode;
 // exists in this build they would all be reported as unused.
 #[allow(dead_code)]
 pub mod artifacts;
+#[allow(dead_code)]
 pub mod cache;
 #[allow(dead_code)]
 pub(crate) mod check;
