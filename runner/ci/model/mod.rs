@@ -14,6 +14,7 @@ pub(crate) mod check;
 pub mod duration;
 pub mod environment;
 pub mod extras;
+#[allow(dead_code)]
 pub mod image;
 mod numerize;
 pub mod release;
