@@ -12,6 +12,7 @@ pub mod cache;
 #[allow(dead_code)]
 pub(crate) mod check;
 pub mod duration;
+#[allow(dead_code)]
 pub mod environment;
 pub mod extras;
 #[allow(dead_code)]
