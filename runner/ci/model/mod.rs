@@ -18,4 +18,5 @@ pub mod extras;
 #[allow(dead_code)]
 pub mod image;
 mod numerize;
+#[allow(dead_code)]
 pub mod release;
