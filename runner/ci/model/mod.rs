@@ -14,9 +14,12 @@ pub(crate) mod check;
 pub mod duration;
 #[allow(dead_code)]
 pub mod environment;
+#[allow(dead_code)]
 pub mod extras;
 #[allow(dead_code)]
 pub mod image;
 mod numerize;
 #[allow(dead_code)]
 pub mod release;
+#[allow(dead_code)]
+mod secrets;
