@@ -11,6 +11,8 @@ pub mod artifacts;
 pub mod cache;
 #[allow(dead_code)]
 pub(crate) mod check;
+#[cfg(test)]
+mod corpus;
 pub mod duration;
 #[allow(dead_code)]
 pub mod environment;
