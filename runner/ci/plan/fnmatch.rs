@@ -26,7 +26,6 @@ const MAX_ALTERNATIVES: usize = 1024;
 /// A compiled `File.fnmatch?` pattern.
 #[derive(Clone, Debug)]
 pub(crate) struct FnMatch {
-    pattern: String,
     regex: Option<Regex>,
 }
 
@@ -42,15 +41,7 @@ impl FnMatch {
         } else {
             Regex::new(&format!("^(?:{})$", translated.join("|"))).ok()
         };
-        FnMatch {
-            pattern: pattern.to_string(),
-            regex,
-        }
-    }
-
-    /// The pattern as written.
-    pub(crate) fn pattern(&self) -> &str {
-        &self.pattern
+        FnMatch { regex }
     }
 
     /// Whether `path` (relative, `/`-separated) matches.
