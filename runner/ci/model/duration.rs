@@ -252,4 +252,20 @@ mod tests {
         assert_eq!(parse_duration("never"), None);
         assert!(parse_duration(&"9".repeat(400)).is_some());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_text_parses_without_panicking(text in "\\PC{0,30}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn number_words_and_units_parse_without_panicking(
+            text in "(one|two|twenty|a|half|second|quarter|the|and|hundred|[0-9]{1,3}|[.:/ -]|mins|h|d|,){0,8}"
+        ) {
+            let _ = parse_duration(&text);
+        }
+    }
 }

@@ -115,17 +115,18 @@ fn word_ends_at(text: &str, end: usize) -> bool {
     text[end..].chars().next().is_none_or(|c| !is_word(c))
 }
 
-/// Compiles a pattern once per process: the patterns come from the
-/// constant tables above, so the cache stays small.
-fn regex(pattern: &str) -> Regex {
-    static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Default::default);
+/// Compiles a pattern once per process. The patterns all come from the
+/// constant tables above, so the set is small and fixed; each regex is
+/// leaked so that its match cache is reused across calls.
+fn regex(pattern: &str) -> &'static Regex {
+    static CACHE: LazyLock<Mutex<HashMap<String, &'static Regex>>> =
+        LazyLock::new(Default::default);
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     cache
         .entry(pattern.to_string())
-        .or_insert_with(|| Regex::new(pattern).expect("numerizer pattern"))
-        .clone()
+        .or_insert_with(|| Box::leak(Box::new(Regex::new(pattern).expect("numerizer pattern"))))
 }
 
 /// `gsub` with a lookaround test: a match the test rejects is skipped and
@@ -173,7 +174,7 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
     let re = regex(&format!(r"(?im)(^|[^A-Za-z0-9_])(?:{word})"));
     gsub_checked(
         text,
-        &re,
+        re,
         |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
         |c| format!("{}{with}", &c[1]),
     )
@@ -198,7 +199,7 @@ fn ruby_float(f: f64) -> String {
 /// Two adjacent numbers become their sum when joined by `and` or when the
 /// second is shorter (`<num>20 <num>7` is 27, `<num>7 <num>20` stays).
 fn andition(text: &mut String) {
-    static RE: LazyLock<Regex> =
+    static RE: LazyLock<&Regex> =
         LazyLock::new(|| regex(r"(?i)<num>([0-9]+)( | and )<num>([0-9]+)"));
     let mut at = 0;
     while at <= text.len() {
@@ -237,14 +238,14 @@ fn ordinal_suffix(word: &str) -> &str {
 
 /// Replaces number words in `input` with digits.
 pub(crate) fn numerize(input: &str) -> String {
-    static PRE: LazyLock<Regex> = LazyLock::new(|| regex(r" +|([^0-9])-([^0-9])"));
-    static TRAILING_A: LazyLock<Regex> = LazyLock::new(|| regex(r"(?m)(?-u:\b)a$"));
-    static FRACTION_SUM: LazyLock<Regex> =
+    static PRE: LazyLock<&Regex> = LazyLock::new(|| regex(r" +|([^0-9])-([^0-9])"));
+    static TRAILING_A: LazyLock<&Regex> = LazyLock::new(|| regex(r"(?m)(?-u:\b)a$"));
+    static FRACTION_SUM: LazyLock<&Regex> =
         LazyLock::new(|| regex(r"(?i)([0-9]+)(?: | and |-)+(?:<num>|\s)*([0-9]+)\s*/\s*([0-9]+)"));
-    static BARE_FRACTION: LazyLock<Regex> =
+    static BARE_FRACTION: LazyLock<&Regex> =
         LazyLock::new(|| regex(r"(?m)(?:^|[^A-Za-z0-9_])/([0-9]+)"));
-    static LETTER_FRACTION: LazyLock<Regex> = LazyLock::new(|| regex(r"/([0-9]+)"));
-    static HALF: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)(?-u:\b)half(?-u:\b)"));
+    static LETTER_FRACTION: LazyLock<&Regex> = LazyLock::new(|| regex(r"/([0-9]+)"));
+    static HALF: LazyLock<&Regex> = LazyLock::new(|| regex(r"(?i)(?-u:\b)half(?-u:\b)"));
 
     let mut s = PRE.replace_all(input, "${1} ${2}").into_owned();
     if nothing_to_numerize(&s) {
@@ -283,7 +284,7 @@ pub(crate) fn numerize(input: &str) -> String {
         let a_word = regex(&format!("(?i)a {word}"));
         s = gsub_checked(
             &s,
-            &a_word,
+            a_word,
             |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
             |_| format!("<num>1/{den}"),
         );
@@ -293,7 +294,7 @@ pub(crate) fn numerize(input: &str) -> String {
             let spaced = regex(&format!(r"(?i)\s{word}"));
             s = gsub_checked(
                 &s,
-                &spaced,
+                spaced,
                 |t, c| {
                     c.get(0).is_some_and(|m| {
                         word_ends_at(t, m.end())
@@ -389,7 +390,7 @@ fn replace_quarters(text: &str, word: &str, den: &str) -> String {
     let inner = regex(&format!(r"(?m)(?:^|[^A-Za-z0-9_]){word}"));
     gsub_checked(
         text,
-        &re,
+        re,
         |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
         |c| {
             let matched = &c[0];

@@ -222,6 +222,9 @@ fn digits(text: &str, len: usize) -> Option<u32> {
 }
 
 fn valid_date(date: &str) -> bool {
+    if !date.is_ascii() {
+        return false;
+    }
     let parts: Vec<&str> = date.split('-').collect();
     let (year, month, day) = match parts.as_slice() {
         [y, m, d] => (digits(y, 4), digits(m, 2), digits(d, 2)),
@@ -248,6 +251,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 fn valid_time(time: &str) -> bool {
+    if !time.is_ascii() {
+        return false;
+    }
     let (clock, zone) = match time.find(['Z', 'z', '+', '-']) {
         Some(at) => (&time[..at], Some(&time[at..])),
         None => (time, None),
@@ -413,7 +419,13 @@ mod tests {
         ] {
             assert!(valid_iso8601(good), "{good}");
         }
-        for bad in ["ABC123", "2021-13-01", "2021-02-30", "2021-03-15T25:00"] {
+        for bad in [
+            "ABC123",
+            "2021-13-01",
+            "2021-02-30",
+            "2021-03-15T25:00",
+            "202é0315",
+        ] {
             assert!(!valid_iso8601(bad), "{bad}");
         }
     }
