@@ -1,6 +1,7 @@
 //! The `.gitlab-ci.yml` front end: from YAML text to a resolved pipeline.
 
 pub mod diag;
+pub mod include;
 pub mod merge;
 pub mod model;
 pub mod source;
