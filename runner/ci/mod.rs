@@ -3,6 +3,7 @@
 pub mod compose;
 pub mod diag;
 pub mod expr;
+pub mod include;
 pub mod merge;
 pub mod model;
 pub mod plan;

@@ -174,7 +174,7 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
     let re = regex(&format!(r"(?im)(^|[^A-Za-z0-9_])(?:{word})"));
     gsub_checked(
         text,
-        &re,
+        re,
         |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
         |c| format!("{}{with}", &c[1]),
     )
@@ -284,7 +284,7 @@ pub(crate) fn numerize(input: &str) -> String {
         let a_word = regex(&format!("(?i)a {word}"));
         s = gsub_checked(
             &s,
-            &a_word,
+            a_word,
             |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
             |_| format!("<num>1/{den}"),
         );
@@ -294,7 +294,7 @@ pub(crate) fn numerize(input: &str) -> String {
             let spaced = regex(&format!(r"(?i)\s{word}"));
             s = gsub_checked(
                 &s,
-                &spaced,
+                spaced,
                 |t, c| {
                     c.get(0).is_some_and(|m| {
                         word_ends_at(t, m.end())
@@ -390,7 +390,7 @@ fn replace_quarters(text: &str, word: &str, den: &str) -> String {
     let inner = regex(&format!(r"(?m)(?:^|[^A-Za-z0-9_]){word}"));
     gsub_checked(
         text,
-        &re,
+        re,
         |t, c| c.get(0).is_some_and(|m| word_ends_at(t, m.end())),
         |c| {
             let matched = &c[0];

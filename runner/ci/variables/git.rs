@@ -204,6 +204,35 @@ impl GitFacts {
         })
     }
 
+    /// Facts for a directory that is not a git repository, or one with no
+    /// commit yet: a branch `main` at the blank SHA, so that a pipeline can
+    /// still be linted and planned (changes are then always true, as for a
+    /// new branch on GitLab).
+    pub fn without_repository(dir: &Path) -> GitFacts {
+        let toplevel = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let blank = "0".repeat(40);
+        GitFacts {
+            toplevel,
+            head: HeadCommit {
+                sha: blank.clone(),
+                parents: Vec::new(),
+                author_name: String::new(),
+                author_email: String::new(),
+                committer_date: String::new(),
+                message: String::new(),
+            },
+            branch: Some("main".to_owned()),
+            branches_at_head: vec!["main".to_owned()],
+            tags_at_head: Vec::new(),
+            branches: BTreeSet::from(["main".to_owned()]),
+            tags: BTreeSet::new(),
+            origin_head: None,
+            origin_url: None,
+            upstream_sha: None,
+            before_sha: blank,
+        }
+    }
+
     /// The blank SHA GitLab uses for "no previous commit", as long as the
     /// repository's SHAs (40 zeros, or 64 in a SHA-256 repository).
     pub fn blank_sha(&self) -> String {

@@ -17,8 +17,7 @@ mod commit;
 mod expand;
 mod git;
 mod job;
-// Enabled once `crate::ci::expr` (which defines `VarLookup`) is merged.
-// mod lookup_impl;
+mod lookup_impl;
 mod pipeline_ref;
 mod predefined;
 mod remote;
