@@ -36,7 +36,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::fnmatch::FnMatch;
@@ -119,7 +119,9 @@ pub(crate) struct ChangesOutcome {
 /// Computes change sets once per pipeline and per `compare_to` ref, and
 /// compiles each glob once.
 pub(crate) struct ChangeTracker {
-    git: Option<Git>,
+    dir: PathBuf,
+    /// Opened on first use: most pipelines never ask about changes.
+    git: OnceCell<Option<Git>>,
     rule: BaseRule,
     default: OnceCell<ChangeSet>,
     compared: RefCell<HashMap<String, Result<Rc<ChangeSet>, String>>>,
@@ -130,7 +132,8 @@ pub(crate) struct ChangeTracker {
 impl ChangeTracker {
     pub(crate) fn new(project_dir: &Path, rule: BaseRule) -> ChangeTracker {
         ChangeTracker {
-            git: Git::open(project_dir),
+            dir: project_dir.to_path_buf(),
+            git: OnceCell::new(),
             rule,
             default: OnceCell::new(),
             compared: RefCell::new(HashMap::new()),
@@ -224,6 +227,10 @@ impl ChangeTracker {
         }
     }
 
+    fn git(&self) -> Option<&Git> {
+        self.git.get_or_init(|| Git::open(&self.dir)).as_ref()
+    }
+
     fn warn(&self, message: String) {
         self.warnings.borrow_mut().push(message);
     }
@@ -234,7 +241,7 @@ impl ChangeTracker {
                 reason: format!("{reason}: `changes` is always true"),
             };
         }
-        let Some(git) = &self.git else {
+        let Some(git) = self.git() else {
             self.warn("the project is not a git work tree: every `changes` clause is true".into());
             return ChangeSet::Unknown {
                 reason: "not a git work tree: `changes` is always true".into(),
@@ -278,7 +285,7 @@ impl ChangeTracker {
 
     fn compute_compare_to(&self, reference: &str) -> Result<Rc<ChangeSet>, String> {
         let invalid = || "rules:changes:compare_to is not a valid ref".to_string();
-        let git = self.git.as_ref().ok_or_else(invalid)?;
+        let git = self.git().ok_or_else(invalid)?;
         let (sha, name) = resolve_with_origin(git, reference).ok_or_else(invalid)?;
         let base = git.merge_base(&sha, "HEAD").ok_or_else(invalid)?;
         Ok(Rc::new(self.diff(

@@ -34,7 +34,8 @@ pub(crate) struct ExistsOutcome {
 /// The file lists `exists` clauses search, read once each.
 pub(crate) struct ExistsIndex {
     dir: PathBuf,
-    git: Option<Git>,
+    /// Opened on first use, like the change tracker's.
+    git: OnceCell<Option<Git>>,
     worktree: OnceCell<Rc<Vec<String>>>,
     trees: RefCell<HashMap<String, Option<Rc<Vec<String>>>>>,
 }
@@ -43,10 +44,14 @@ impl ExistsIndex {
     pub(crate) fn new(project_dir: &Path) -> ExistsIndex {
         ExistsIndex {
             dir: project_dir.to_path_buf(),
-            git: Git::open(project_dir),
+            git: OnceCell::new(),
             worktree: OnceCell::new(),
             trees: RefCell::new(HashMap::new()),
         }
+    }
+
+    fn git(&self) -> Option<&Git> {
+        self.git.get_or_init(|| Git::open(&self.dir)).as_ref()
     }
 
     /// The project's files, sorted.
@@ -54,8 +59,7 @@ impl ExistsIndex {
         self.worktree
             .get_or_init(|| {
                 let files = self
-                    .git
-                    .as_ref()
+                    .git()
                     .and_then(Git::worktree_files)
                     .unwrap_or_else(|| walk_files(&self.dir));
                 Rc::new(files)
@@ -68,7 +72,7 @@ impl ExistsIndex {
         if let Some(hit) = self.trees.borrow().get(git_ref) {
             return hit.clone();
         }
-        let files = self.git.as_ref().and_then(|git| {
+        let files = self.git().and_then(|git| {
             let sha = git.resolve_commit(git_ref)?;
             git.tree_files(&sha)
         });

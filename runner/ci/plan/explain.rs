@@ -10,6 +10,7 @@ use super::seed::{JobTrace, Planner, Verdict, plan};
 use crate::ci::model::pipeline::Pipeline;
 use crate::ci::model::rules::Rule;
 use crate::ci::source::Span;
+use crate::ci::variables::job_variables;
 
 /// Explains why `job` is or is not in the pipeline, one line per fact.
 /// `job` is a configuration job name (every `parallel` copy is explained)
@@ -70,7 +71,8 @@ pub fn explain(pipeline: &Pipeline, ctx: &PlanContext, job: &str) -> Option<Vec<
         };
         lines.push(format!("job `{}`{from}{location}", inst.name));
         let mut trace = JobTrace::default();
-        let verdict = planner.decide(inst, &workflow, Some(&mut trace));
+        let job_predefined = job_variables(&inst.name, &inst.job.stage, inst.node, false);
+        let verdict = planner.decide(inst, &workflow, &job_predefined, Some(&mut trace));
         match &inst.job.rules {
             Some(rules) => push_rule_traces(&mut lines, ctx, rules, &trace.rules),
             None => {

@@ -15,6 +15,7 @@ mod exists;
 mod explain;
 mod fnmatch;
 mod git;
+mod job_vars;
 mod needs_check;
 mod only_except_eval;
 mod parallel;
@@ -33,5 +34,7 @@ pub use plan_types::{
 };
 pub use render::render_text;
 pub use seed::plan;
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod testutil;

@@ -138,14 +138,17 @@ pub(crate) fn ref_matches(entry: &str, facts: &RefFacts, env: &Env<'_>) -> bool 
     }
     match ruby_regex_literal(pattern) {
         Some((body, flags)) => {
-            let built = RegexBuilder::new(body)
-                .case_insensitive(flags.contains('i'))
-                .dot_matches_new_line(flags.contains('m'))
-                .swap_greed(flags.contains('U'))
-                .build();
-            match built {
-                Ok(re) => re.is_match(&facts.git_ref),
-                Err(_) => {
+            let compiled = env.regex(pattern, || {
+                RegexBuilder::new(body)
+                    .case_insensitive(flags.contains('i'))
+                    .dot_matches_new_line(flags.contains('m'))
+                    .swap_greed(flags.contains('U'))
+                    .build()
+                    .ok()
+            });
+            match compiled {
+                Some(re) => re.is_match(&facts.git_ref),
+                None => {
                     env.warn(format!(
                         "`{pattern}` is not an RE2 regular expression: it matches no ref"
                     ));

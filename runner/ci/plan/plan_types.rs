@@ -29,7 +29,7 @@
 //!   "dependencies": null | ["build"],
 //!   "image": "ruby:3.3" | null,       // as the runner expands it
 //!   "tags": ["docker"],               // as GitLab expands them
-//!   "variables": {"NAME": "value"},   // what the job receives, expanded
+//!   "variables": {"NAME": "value"},   // YAML and --var variables, expanded
 //!   "decided_by": DecidedBy,
 //!   "parallel": {"index": 1, "total": 2} | null,
 //!   "matrix": {"PROVIDER": "aws"} | null,
@@ -46,6 +46,12 @@
 //!   "location": ".gitlab-ci.yml:12:7" | null
 //! }
 //! ```
+//!
+//! `variables` lists the variables the configuration and the user give the
+//! job (top-level ones it inherits, `workflow:rules`, its own, matrix
+//! values, the matching rule's, `--var`), in GitLab's order, with the values
+//! GitLab sends after its expansion (`expand: false` values as written).
+//! Predefined `CI_*` variables are not listed, though values refer to them.
 //!
 //! Fields are only ever added to version 1; a change in meaning bumps
 //! `schema_version`.
@@ -180,6 +186,8 @@ pub struct PlannedJob {
     pub dependencies: Option<Vec<String>>,
     pub image: Option<String>,
     pub tags: Vec<String>,
+    /// The job's YAML and pipeline variables, expanded (see the module
+    /// documentation); predefined ones are left out.
     #[serde(serialize_with = "ordered_map")]
     pub variables: Vec<(String, String)>,
     pub decided_by: DecidedBy,

@@ -5,6 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use regex::Regex;
+
 use super::changes::{ChangeTracker, ChangesOutcome};
 use super::context::{PlanContext, RuleScope};
 use super::exists::{ExistsIndex, ExistsOutcome};
@@ -19,6 +21,7 @@ pub(crate) struct Env<'c> {
     pub changes: ChangeTracker,
     pub exists: ExistsIndex,
     exprs: RefCell<HashMap<String, Option<Rc<Expr>>>>,
+    regexes: RefCell<HashMap<String, Option<Rc<Regex>>>>,
     warnings: RefCell<Vec<String>>,
 }
 
@@ -29,6 +32,7 @@ impl<'c> Env<'c> {
             changes,
             exists: ExistsIndex::new(&ctx.project_dir),
             exprs: RefCell::new(HashMap::new()),
+            regexes: RefCell::new(HashMap::new()),
             warnings: RefCell::new(Vec::new()),
         }
     }
@@ -43,6 +47,23 @@ impl<'c> Env<'c> {
             .borrow_mut()
             .insert(text.to_string(), parsed.clone());
         parsed
+    }
+
+    /// A compiled `refs` regular expression, keyed by its literal text
+    /// (`/^release/i`); `None` when RE2 syntax rejects it.
+    pub(crate) fn regex(
+        &self,
+        literal: &str,
+        build: impl FnOnce() -> Option<Regex>,
+    ) -> Option<Rc<Regex>> {
+        if let Some(hit) = self.regexes.borrow().get(literal) {
+            return hit.clone();
+        }
+        let compiled = build().map(Rc::new);
+        self.regexes
+            .borrow_mut()
+            .insert(literal.to_string(), compiled.clone());
+        compiled
     }
 
     pub(crate) fn warn(&self, message: String) {

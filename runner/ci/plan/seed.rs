@@ -2,10 +2,11 @@
 //! create, following the order of GitLab's pipeline creation chain
 //! (workflow, then each job's inclusion, then needs, then stages).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::changes::{BaseRule, ChangeTracker};
 use super::context::{BaseVars, PlanContext, RuleScope, VarsLookup, defs_to_vars};
+use super::job_vars::{ExpandedJobVars, PipelineVars};
 use super::needs_check::{JobIndex, expand_dependencies, external_needs, resolve_needs};
 use super::only_except_eval::{PolicyOutcome, RefFacts, evaluate_policy};
 use super::parallel::{Instance, expand_instances};
@@ -21,6 +22,7 @@ use super::workflow::{
     ExpandedVars, FILTERED_OUT, LazyExpanded, WorkflowResult, evaluate_workflow,
 };
 use crate::ci::diag::{Diagnostic, Diagnostics};
+use crate::ci::expr::VarLookup;
 use crate::ci::model::job::{Job, JobKind};
 use crate::ci::model::only_except::OnlyExcept;
 use crate::ci::model::pipeline::Pipeline;
@@ -28,8 +30,8 @@ use crate::ci::model::rules::Rule;
 use crate::ci::model::variables::VariableDef;
 use crate::ci::model::when::{AllowFailure, When};
 use crate::ci::variables::{
-    ExpandOptions, VarSource, Variable, Variables, expand_gitlab, expand_runner, job_variables,
-    sort_and_expand_all,
+    CycleError, ExpandOptions, VarSource, Variable, Variables, expand_gitlab, expand_runner,
+    job_variables,
 };
 
 /// Plans the pipeline GitLab would create for `ctx`.
@@ -66,6 +68,14 @@ struct YamlLayers<'s> {
     own: Vec<(&'s str, &'s str, bool)>,
 }
 
+/// A job that rules let in, waiting for its attributes.
+struct Included<'i, 'p> {
+    inst: &'i Instance<'p>,
+    rule: Option<&'p Rule>,
+    decided_by: DecidedBy,
+    job_predefined: Variables,
+}
+
 /// Everything evaluated for one job, for `--why`.
 #[derive(Default)]
 pub(crate) struct JobTrace {
@@ -79,6 +89,7 @@ pub(crate) struct Planner<'p, 'c> {
     pub ctx: &'c PlanContext,
     pub env: Env<'c>,
     pub base: BaseVars<'c>,
+    pipeline_vars: PipelineVars<'c>,
     pub facts: RefFacts,
     index: JobIndex<'p>,
     has_workflow_rules: bool,
@@ -95,6 +106,7 @@ impl<'p, 'c> Planner<'p, 'c> {
             ctx,
             env,
             base: BaseVars::new(&ctx.variables),
+            pipeline_vars: PipelineVars::new(&ctx.variables, None),
             facts: RefFacts::new(&ctx.pipeline_source, &VarsLookup(&ctx.variables)),
             index: JobIndex::new(&pipeline.jobs),
             has_workflow_rules: pipeline
@@ -125,6 +137,7 @@ impl<'p, 'c> Planner<'p, 'c> {
     fn run(mut self) -> Result<Plan, Diagnostics> {
         let workflow = self.workflow(None).map_err(Diagnostics::from)?;
         self.base.pipeline_name = workflow.name.clone();
+        self.pipeline_vars = PipelineVars::new(&self.ctx.variables, workflow.name.as_deref());
         let mut plan = Plan {
             schema_version: SCHEMA_VERSION,
             created: workflow.passed,
@@ -154,12 +167,16 @@ impl<'p, 'c> Planner<'p, 'c> {
 
         let instances = expand_instances(&self.pipeline.jobs);
         let mut diags = Diagnostics::default();
-        let mut included: Vec<(&Instance<'p>, Option<&'p Rule>, DecidedBy)> = Vec::new();
+        let mut included: Vec<Included<'_, 'p>> = Vec::new();
         for inst in &instances {
-            match self.decide(inst, &workflow, None) {
-                Ok(Verdict::Included { decided_by, rule }) => {
-                    included.push((inst, rule, decided_by))
-                }
+            let job_predefined = job_variables(&inst.name, &inst.job.stage, inst.node, false);
+            match self.decide(inst, &workflow, &job_predefined, None) {
+                Ok(Verdict::Included { decided_by, rule }) => included.push(Included {
+                    inst,
+                    rule,
+                    decided_by,
+                    job_predefined,
+                }),
                 Ok(Verdict::Excluded { reason, decided_by }) => plan.skipped.push(SkippedJob {
                     name: inst.name.clone(),
                     reason,
@@ -169,18 +186,10 @@ impl<'p, 'c> Planner<'p, 'c> {
             }
         }
 
-        let present: HashSet<&str> = included.iter().map(|(i, _, _)| i.name.as_str()).collect();
-        for (inst, rule, decided_by) in &included {
-            match self.planned_job(
-                inst,
-                *rule,
-                decided_by.clone(),
-                &workflow,
-                &present,
-                &mut diags,
-            ) {
-                Some(job) => plan.jobs.push(job),
-                None => continue,
+        let present: HashSet<&str> = included.iter().map(|i| i.inst.name.as_str()).collect();
+        for job in &included {
+            if let Some(job) = self.planned_job(job, &workflow, &present, &mut diags) {
+                plan.jobs.push(job);
             }
         }
         if !diags.is_empty() {
@@ -243,28 +252,54 @@ impl<'p, 'c> Planner<'p, 'c> {
         YamlLayers { top, flow, own }
     }
 
+    /// The variables `rules`, `only` and `except` see for `inst`: no rule
+    /// variables, no job-only predefined variables (rule 119).
+    fn rule_scope<'s>(
+        &'s self,
+        inst: &'s Instance<'p>,
+        workflow: &'s WorkflowResult<'p>,
+        job_predefined: &'s Variables,
+    ) -> RuleScope<'s, 'c> {
+        let YamlLayers { top, flow, own } = self.yaml_layers(inst, workflow);
+        let mut scope = RuleScope {
+            base: &self.base,
+            yaml: Vec::with_capacity(top.len() + flow.len() + own.len()),
+            job: Some(job_predefined),
+        };
+        scope.push_defs(top);
+        scope.push_defs(flow);
+        scope.yaml.extend(own.iter().map(|(k, v, _)| (*k, *v)));
+        scope
+    }
+
     /// Decides whether `inst` is created (rules 78-93, 121-127).
+    /// `job_predefined` are the job's own predefined variables
+    /// (`job_variables`), which rules can see.
     pub(crate) fn decide(
         &self,
         inst: &Instance<'p>,
         workflow: &WorkflowResult<'p>,
+        job_predefined: &Variables,
         mut trace: Option<&mut JobTrace>,
     ) -> Result<Verdict<'p>, Diagnostic> {
         let job = inst.job;
-        let YamlLayers { top, flow, own } = self.yaml_layers(inst, workflow);
-        let job_predefined = job_variables(&inst.name, &job.stage, inst.node, false);
-        let mut scope = RuleScope {
-            base: &self.base,
-            yaml: Vec::with_capacity(top.len() + flow.len() + own.len()),
-            job: Some(&job_predefined),
-        };
-        scope.push_defs(top.iter().copied());
-        scope.push_defs(flow.iter().copied());
-        scope.yaml.extend(own.iter().map(|(k, v, _)| (*k, *v)));
+        let scope = self.rule_scope(inst, workflow, job_predefined);
 
         if let Some(rules) = &job.rules {
             let expanded = LazyExpanded::new(|| {
-                ExpandedVars::from_set(&self.variable_set(inst, workflow, false, &[]))
+                let texts = rule_path_texts(rules);
+                let values = self
+                    .expanded(
+                        inst,
+                        workflow,
+                        job_predefined,
+                        &[],
+                        &texts,
+                        ExpandOptions::GITLAB_DEFAULT,
+                    )
+                    .map(ExpandedJobVars::into_values)
+                    .unwrap_or_default();
+                ExpandedVars::from_values(values)
             });
             let expand = |text: &str| expanded.expand_existing(text);
             let input = RuleInput {
@@ -383,45 +418,58 @@ impl<'p, 'c> Planner<'p, 'c> {
         })
     }
 
-    /// The job's complete variable set in GitLab's order, not expanded:
-    /// its predefined variables, the pipeline's, then the YAML layers and
-    /// the matching rule's `variables` (rules 182-183).
-    pub(crate) fn variable_set(
+    /// The job's own variables and the pipeline's user variables, by
+    /// layer: inherited top-level and workflow ones, the job's with its
+    /// matrix values, the matching rule's, then `--var` (rules 182-183).
+    fn user_variables(
         &self,
         inst: &Instance<'p>,
         workflow: &WorkflowResult<'p>,
-        manual: bool,
         rule_vars: &[VariableDef],
-    ) -> Variables {
+    ) -> Vec<Variable> {
         let YamlLayers { top, flow, own } = self.yaml_layers(inst, workflow);
-        let mut all = job_variables(&inst.name, &inst.job.stage, inst.node, manual);
-        all.extend(self.ctx.variables.iter().cloned());
-        if let Some(name) = &self.base.pipeline_name {
-            if !self.ctx.variables.contains_key("CI_PIPELINE_NAME") {
-                all.set("CI_PIPELINE_NAME", name.clone(), VarSource::Predefined);
-            }
-        }
-        all.extend(defs_to_vars(top, VarSource::TopLevel));
-        all.extend(defs_to_vars(flow, VarSource::WorkflowRules));
-        all.extend(
+        let mut user: Vec<Variable> = defs_to_vars(top, VarSource::TopLevel).collect();
+        user.extend(defs_to_vars(flow, VarSource::WorkflowRules));
+        user.extend(
             own.iter()
                 .map(|(k, v, raw)| Variable::new(*k, *v, VarSource::Job).with_raw(*raw)),
         );
-        all.extend(defs_to_vars(rule_vars, VarSource::RulesVariables));
-        all
+        user.extend(defs_to_vars(rule_vars, VarSource::RulesVariables));
+        user.extend(self.pipeline_vars.user().cloned());
+        user
+    }
+
+    /// The job's variables expanded as GitLab does, with `extra` keyword
+    /// values whose references must be resolved too.
+    fn expanded(
+        &self,
+        inst: &Instance<'p>,
+        workflow: &WorkflowResult<'p>,
+        job_predefined: &Variables,
+        rule_vars: &[VariableDef],
+        extra: &[&str],
+        opts: ExpandOptions,
+    ) -> Result<ExpandedJobVars, CycleError> {
+        let user = self.user_variables(inst, workflow, rule_vars);
+        ExpandedJobVars::new(job_predefined, &self.pipeline_vars, user, extra, opts)
     }
 
     /// The created job's attributes: rule overrides applied (rules 83-99),
     /// needs resolved, variables expanded as GitLab sends them.
     fn planned_job(
         &self,
-        inst: &Instance<'p>,
-        rule: Option<&'p Rule>,
-        decided_by: DecidedBy,
+        included: &Included<'_, 'p>,
         workflow: &WorkflowResult<'p>,
         present: &HashSet<&str>,
         diags: &mut Diagnostics,
     ) -> Option<PlannedJob> {
+        let Included {
+            inst,
+            rule,
+            decided_by,
+            job_predefined,
+        } = included;
+        let (inst, rule) = (*inst, *rule);
         let job: &Job = inst.job;
         let when = rule.and_then(|r| r.when).unwrap_or(job.when);
         // The default comes from the job-level `when` even when a rule
@@ -448,9 +496,24 @@ impl<'p, 'c> Planner<'p, 'c> {
             resolve_needs(&inst.name, needs, &self.index, present, diags)
         });
         let rule_vars: &[VariableDef] = rule.map(|r| r.variables.as_slice()).unwrap_or(&[]);
-        let all = self.variable_set(inst, workflow, when == When::Manual, rule_vars);
-        let ordered = all.in_precedence_order();
-        let expanded = match sort_and_expand_all(&ordered, ExpandOptions::FOR_RUNNER) {
+        let image_name = job.image.as_ref().map(|i| i.name.as_str());
+        let extra: Vec<&str> = image_name.into_iter().collect();
+        // Only a manual job has `CI_JOB_MANUAL`.
+        let manual_predefined;
+        let job_predefined = if when == When::Manual {
+            manual_predefined = job_variables(&inst.name, &job.stage, inst.node, true);
+            &manual_predefined
+        } else {
+            job_predefined
+        };
+        let expanded = match self.expanded(
+            inst,
+            workflow,
+            job_predefined,
+            rule_vars,
+            &extra,
+            ExpandOptions::FOR_RUNNER,
+        ) {
             Ok(v) => v,
             Err(cycle) => {
                 diags.push(Diagnostic::config(
@@ -460,34 +523,18 @@ impl<'p, 'c> Planner<'p, 'c> {
                 return None;
             }
         };
-        let values: HashMap<&str, &str> = expanded
-            .effective()
-            .into_iter()
-            .map(|v| (v.key.as_str(), v.value.as_str()))
-            .collect();
-        let variables: Vec<(String, String)> = ordered
-            .effective()
-            .into_iter()
-            .filter(|v| v.source != VarSource::Predefined)
-            .map(|v| {
-                (
-                    v.key.clone(),
-                    values.get(v.key.as_str()).unwrap_or(&"").to_string(),
-                )
-            })
-            .collect();
         // Tags are expanded by GitLab against the variables the rules saw
         // (no rule variables), keeping unknown names (rule 189).
-        let raw = self.variable_set(inst, workflow, false, &[]);
+        let scope = self.rule_scope(inst, workflow, job_predefined);
         let tags = job
             .tags
             .iter()
-            .map(|t| expand_gitlab(t, |k| raw.lookup(k)))
+            .map(|t| expand_gitlab(t, |k| scope.lookup(k)))
             .collect();
-        let image = job
-            .image
-            .as_ref()
-            .map(|i| expand_runner(&i.name, |k| values.get(k).copied()));
+        // The runner expands `image` against the variables it received.
+        let image = image_name
+            .map(|name| expand_runner(name, |k| expanded.get(k).or_else(|| scope.lookup(k))));
+        let variables = expanded.user_pairs();
         Some(PlannedJob {
             name: inst.name.clone(),
             stage: job.stage.clone(),
@@ -505,7 +552,7 @@ impl<'p, 'c> Planner<'p, 'c> {
             image,
             tags,
             variables,
-            decided_by,
+            decided_by: decided_by.clone(),
             parallel: inst
                 .node
                 .map(|(index, total)| ParallelIndex { index, total }),
@@ -555,4 +602,22 @@ fn policy_text(p: &OnlyExcept) -> String {
         (1, Some(refs)) => format!("[{}]", refs.join(", ")),
         _ => format!("{{{}}}", parts.join(", ")),
     }
+}
+
+/// The values in `rules` that GitLab expands against the job's variables:
+/// `changes` and `exists` paths, `compare_to`, `exists:project` and `ref`.
+fn rule_path_texts(rules: &[Rule]) -> Vec<&str> {
+    let mut out = Vec::new();
+    for rule in rules {
+        if let Some(c) = &rule.changes {
+            out.extend(c.paths.iter().map(String::as_str));
+            out.extend(c.compare_to.as_deref());
+        }
+        if let Some(e) = &rule.exists {
+            out.extend(e.paths.iter().map(String::as_str));
+            out.extend(e.project.as_deref());
+            out.extend(e.git_ref.as_deref());
+        }
+    }
+    out
 }

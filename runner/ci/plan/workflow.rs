@@ -117,10 +117,15 @@ impl ExpandedVars {
         let mut map = HashMap::with_capacity(expanded.len());
         // A later entry of a key wins, as in `Variables::lookup`; the
         // sorted order keeps each key's entries in their original order.
-        for v in expanded.effective() {
+        for v in expanded.iter() {
             map.insert(v.key.clone(), v.value.clone());
         }
         ExpandedVars { values: map }
+    }
+
+    /// Values expanded elsewhere.
+    pub(crate) fn from_values(values: HashMap<String, String>) -> ExpandedVars {
+        ExpandedVars { values }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
