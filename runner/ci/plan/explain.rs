@@ -28,13 +28,7 @@ pub fn explain(pipeline: &Pipeline, ctx: &PlanContext, job: &str) -> Option<Vec<
     let mut lines = Vec::new();
 
     let mut workflow_traces = Vec::new();
-    let workflow = match planner.workflow(Some(&mut workflow_traces)) {
-        Ok(w) => w,
-        Err(d) => {
-            lines.push(format!("workflow: error: {}", d.message));
-            return Some(lines);
-        }
-    };
+    let workflow = planner.workflow(Some(&mut workflow_traces));
     let verdict = if workflow.passed {
         "pipeline created"
     } else {
@@ -205,4 +199,72 @@ fn at(ctx: &PlanContext, span: Span) -> String {
     ctx.location(span)
         .map(|l| format!(" at {l}"))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::testutil::*;
+    use super::explain;
+    use crate::ci::source::Sources;
+
+    const YAML: &str = r#"workflow:
+  rules:
+    - if: $CI_COMMIT_BRANCH
+job:
+  script: echo
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      when: manual
+    - if: $CI_COMMIT_BRANCH == "main" && $DEPLOY
+    - when: on_success
+"#;
+
+    fn context() -> crate::ci::plan::PlanContext {
+        let mut sources = Sources::new();
+        sources.add(".gitlab-ci.yml", YAML);
+        let mut ctx = ctx("push", &[("DEPLOY", "")]);
+        ctx.sources = Some(Arc::new(sources));
+        ctx
+    }
+
+    #[test]
+    fn why_shows_each_rule_with_its_location_and_values() {
+        let lines = explain(&pipeline(YAML), &context(), "job").unwrap();
+        let text = lines.join("\n");
+        assert_eq!(
+            lines[0],
+            "workflow: pipeline created (rule 1: if: $CI_COMMIT_BRANCH)"
+        );
+        assert!(text.contains("job `job`, .gitlab-ci.yml:4:1"), "{text}");
+        assert!(
+            text.contains("rule 1 at .gitlab-ci.yml:7:7: if: $CI_PIPELINE_SOURCE == \"merge_request_event\", when: manual"),
+            "{text}"
+        );
+        assert!(text.contains("$CI_PIPELINE_SOURCE => \"push\""), "{text}");
+        assert!(text.contains("$DEPLOY => \"\""), "{text}");
+        assert!(
+            text.contains("rule 3 at .gitlab-ci.yml:10:7: when: on_success"),
+            "{text}"
+        );
+        let tail: Vec<&str> = lines.iter().rev().take(2).map(String::as_str).collect();
+        assert_eq!(tail[1], "  result: created (rule 3: when: on_success)");
+        assert_eq!(tail[0], "  when: on_success, allow_failure: false");
+    }
+
+    #[test]
+    fn why_explains_only_except_and_unknown_jobs() {
+        let yaml = "job:\n  script: x\n  only: [tags]\n";
+        let lines = explain(&pipeline(yaml), &ctx("push", &[]), "job").unwrap();
+        assert!(
+            lines.contains(&"  only: does not match".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"    refs: none of [tags] matches".to_string()),
+            "{lines:?}"
+        );
+        assert!(explain(&pipeline(yaml), &ctx("push", &[]), "nope").is_none());
+    }
 }

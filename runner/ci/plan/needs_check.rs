@@ -114,11 +114,22 @@ pub(crate) fn expand_dependencies(deps: &[String], index: &JobIndex<'_>) -> Vec<
 }
 
 /// Needs on other projects and pipelines, which a local run cannot wait
-/// for; the caller warns about them.
-pub(crate) fn external_needs(needs: &[Need]) -> impl Iterator<Item = &Need> {
-    needs
-        .iter()
-        .filter(|n| !matches!(n.target, NeedTarget::Job { .. }))
+/// for, described for the caller's warning.
+pub(crate) fn external_needs(needs: &[Need]) -> impl Iterator<Item = String> + '_ {
+    needs.iter().filter_map(|n| match &n.target {
+        NeedTarget::Job { .. } => None,
+        NeedTarget::Project {
+            project,
+            job,
+            git_ref,
+        } => Some(format!(
+            "needs:project {project} (job {job}, ref {git_ref})"
+        )),
+        NeedTarget::Pipeline { pipeline, job } => {
+            Some(format!("needs:pipeline {pipeline} (job {job})"))
+        }
+        NeedTarget::Upstream { pipeline } => Some(format!("needs:pipeline {pipeline}")),
+    })
 }
 
 #[cfg(test)]

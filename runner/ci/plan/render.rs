@@ -183,3 +183,87 @@ pub(crate) fn decision_text(decided: &DecidedBy) -> String {
         (DecisionKind::Default, _) => decided.text.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::render_text;
+
+    const PIPELINE: &str = r#"
+stages: [build, test, deploy]
+compile:
+  stage: build
+  image: ruby:3.3
+  script: make
+rspec:
+  stage: test
+  parallel: 2
+  needs: [compile]
+  script: rspec
+lint:
+  stage: test
+  when: manual
+  script: lint
+deploy:
+  stage: deploy
+  script: deploy
+  rules:
+    - if: $CI_COMMIT_TAG
+"#;
+
+    #[test]
+    fn text_lists_stages_jobs_and_skipped_jobs() {
+        let plan = plan_of(PIPELINE, &ctx("push", &[]));
+        let text = render_text(&plan, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "pipeline for main (push) — workflow: no workflow:rules"
+        );
+        let compile = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("compile"))
+            .unwrap();
+        assert!(
+            compile.contains("on_success") && compile.contains("image ruby:3.3"),
+            "{compile}"
+        );
+        let rspec = lines.iter().find(|l| l.contains("rspec 2/2")).unwrap();
+        assert!(rspec.contains("needs compile"), "{rspec}");
+        let lint = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("lint"))
+            .unwrap();
+        assert!(lint.contains("manual, may fail"), "{lint}");
+        let stages: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with(' ') && !l.is_empty())
+            .collect();
+        assert_eq!(&stages[1..], ["build", "test", "skipped"]);
+        let deploy = lines.last().unwrap();
+        assert!(
+            deploy.starts_with("  deploy ") && deploy.ends_with(" no rule matched"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn color_marks_stages_and_manual_jobs() {
+        let plan = plan_of(PIPELINE, &ctx("push", &[]));
+        let text = render_text(&plan, true);
+        assert!(text.contains("\x1b[1mbuild\x1b[0m"), "{text:?}");
+        assert!(text.contains("\x1b[33mmanual, may fail"), "{text:?}");
+    }
+
+    #[test]
+    fn a_pipeline_that_is_not_created_says_why() {
+        let yaml = "workflow:\n  rules:\n    - if: $CI_COMMIT_TAG\njob:\n  script: x\n";
+        let text = render_text(&plan_of(yaml, &ctx("push", &[])), false);
+        assert!(
+            text.contains("not created: Pipeline filtered out by workflow rules."),
+            "{text}"
+        );
+    }
+}

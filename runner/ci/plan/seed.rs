@@ -116,26 +116,12 @@ impl<'p, 'c> Planner<'p, 'c> {
         }
     }
 
-    pub(crate) fn workflow(
-        &self,
-        trace: Option<&mut Vec<RuleTrace>>,
-    ) -> Result<WorkflowResult<'p>, Diagnostic> {
-        evaluate_workflow(self.pipeline, &self.base, &self.env, trace).map_err(|e| {
-            Diagnostic::config(
-                self.rule_span(
-                    self.pipeline
-                        .workflow
-                        .as_ref()
-                        .and_then(|w| w.rules.as_deref()),
-                    &e,
-                ),
-                format!("workflow:rules:rule {}", e.message),
-            )
-        })
+    pub(crate) fn workflow(&self, trace: Option<&mut Vec<RuleTrace>>) -> WorkflowResult<'p> {
+        evaluate_workflow(self.pipeline, &self.base, &self.env, trace)
     }
 
     fn run(mut self) -> Result<Plan, Diagnostics> {
-        let workflow = self.workflow(None).map_err(Diagnostics::from)?;
+        let workflow = self.workflow(None);
         self.base.pipeline_name = workflow.name.clone();
         self.pipeline_vars = PipelineVars::new(&self.ctx.variables, workflow.name.as_deref());
         let mut plan = Plan {
@@ -489,8 +475,8 @@ impl<'p, 'c> Planner<'p, 'c> {
         let needs = needs_source.map(|needs| {
             for need in external_needs(needs) {
                 self.env.warn(format!(
-                    "{}: needs on other projects or pipelines are not waited for locally ({:?})",
-                    inst.name, need.target
+                    "{}: {need} is not waited for in a local pipeline",
+                    inst.name
                 ));
             }
             resolve_needs(&inst.name, needs, &self.index, present, diags)

@@ -37,7 +37,7 @@ pub(crate) fn evaluate_workflow<'p>(
     base: &BaseVars<'_>,
     env: &Env<'_>,
     trace: Option<&mut Vec<RuleTrace>>,
-) -> Result<WorkflowResult<'p>, RuleError> {
+) -> WorkflowResult<'p> {
     let workflow = pipeline.workflow.as_ref();
     let mut scope = RuleScope {
         base,
@@ -55,8 +55,22 @@ pub(crate) fn evaluate_workflow<'p>(
     let rules: Option<&'p [Rule]> = workflow.and_then(|w| w.rules.as_deref());
     let (passed, decided_by, variables) = match rules {
         None => (true, DecidedBy::default_with("no workflow:rules"), &[][..]),
-        Some(rules) => match first_match(rules, &input, env, trace)? {
-            Some((index, rule)) => {
+        Some(rules) => match first_match(rules, &input, env, trace) {
+            // GitLab turns a rule it cannot evaluate into `when: never`, so
+            // the pipeline is filtered out; say why.
+            Err(RuleError { index, message }) => {
+                env.warn(format!("workflow:rules: rule {}: {message}", index + 1));
+                let rule = &rules[index];
+                let decided = DecidedBy {
+                    kind: DecisionKind::Rule,
+                    index: Some(index),
+                    text: format!("{} ({message})", rule_text(rule)),
+                    span: rule.span,
+                    location: env.ctx.location(rule.span),
+                };
+                (false, decided, &[][..])
+            }
+            Ok(Some((index, rule))) => {
                 let when = rule.when.unwrap_or(When::Always);
                 let decided = DecidedBy {
                     kind: DecisionKind::Rule,
@@ -67,7 +81,7 @@ pub(crate) fn evaluate_workflow<'p>(
                 };
                 (when != When::Never, decided, rule.variables.as_slice())
             }
-            None => (
+            Ok(None) => (
                 false,
                 DecidedBy::default_with("no workflow rule matched"),
                 &[][..],
@@ -80,12 +94,12 @@ pub(crate) fn evaluate_workflow<'p>(
         let trimmed = value.trim();
         (!trimmed.is_empty()).then(|| trimmed.to_string())
     });
-    Ok(WorkflowResult {
+    WorkflowResult {
         passed,
         decided_by,
         variables,
         name,
-    })
+    }
 }
 
 /// Variables after GitLab's `sort_and_expand_all`, for expanding keyword
@@ -254,6 +268,17 @@ job2:
         assert_eq!(
             p.job("job2").unwrap().variable("DEPLOY_VARIABLE"),
             Some("job2-default-deploy")
+        );
+    }
+
+    #[test]
+    fn a_workflow_rule_that_cannot_be_evaluated_filters_the_pipeline_out() {
+        let yaml = "workflow:\n  rules:\n    - changes:\n        paths: ['*']\n        compare_to: nope\njob:\n  script: x\n";
+        let p = plan_of(yaml, &ctx("push", &[]));
+        assert_eq!(p.reason.as_deref(), Some(FILTERED_OUT));
+        assert_eq!(
+            p.warnings,
+            ["workflow:rules: rule 1: rules:changes:compare_to is not a valid ref"]
         );
     }
 
