@@ -7,12 +7,15 @@
 //! model; what is left here is what depends on which jobs were created.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::plan_types::PlannedNeed;
 use crate::ci::diag::{Diagnostic, Diagnostics};
 use crate::ci::model::job::Job;
 use crate::ci::model::needs::{MAX_NEEDS, Need, NeedTarget, too_many_needs_message};
-use crate::ci::model::parallel::Parallel;
+use crate::ci::model::parallel::{MatrixEntry, Parallel};
 
 /// Configuration jobs by name, to expand needs on `parallel` jobs.
 pub(crate) struct JobIndex<'p> {
@@ -38,39 +41,107 @@ impl<'p> JobIndex<'p> {
     /// A `needs` entry as pipeline job names: `needs:parallel:matrix`
     /// selects the copies its own matrix names (rule 150), otherwise a
     /// `parallel` job means all its copies. Needs on other pipelines or
-    /// projects name no job of this pipeline.
-    pub(crate) fn expand_need(&self, need: &Need) -> Vec<String> {
-        match &need.target {
-            NeedTarget::Job { job, matrix } => {
-                let parallel = self
-                    .jobs
-                    .get(job.as_str())
-                    .and_then(|j| j.parallel.as_ref());
-                match (parallel, matrix) {
-                    (Some(_), Some(matrix)) => Parallel::Matrix(matrix.clone()).job_names(job),
-                    (Some(parallel), None) => parallel.job_names(job),
-                    (None, _) => vec![job.clone()],
-                }
+    /// projects name no job of this pipeline. `$[[ matrix.NAME ]]` in the
+    /// entry takes the needing job's own value (rule 71); names it lacks
+    /// are added to `missing`.
+    pub(crate) fn expand_need(
+        &self,
+        need: &Need,
+        own: &dyn Fn(&str) -> Option<String>,
+        missing: &mut Vec<String>,
+    ) -> Vec<String> {
+        let NeedTarget::Job { job, matrix } = &need.target else {
+            return Vec::new();
+        };
+        let job = interpolate_matrix(job, own, missing);
+        let parallel = self
+            .jobs
+            .get(job.as_str())
+            .and_then(|j| j.parallel.as_ref());
+        match (parallel, matrix) {
+            (Some(_), Some(matrix)) => {
+                let entries: Vec<MatrixEntry> = matrix
+                    .iter()
+                    .map(|entry| MatrixEntry {
+                        vars: entry
+                            .vars
+                            .iter()
+                            .map(|(name, values)| {
+                                let values = values
+                                    .iter()
+                                    .map(|v| interpolate_matrix(v, own, missing))
+                                    .collect();
+                                (name.clone(), values)
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                Parallel::Matrix(entries).job_names(&job)
             }
-            _ => Vec::new(),
+            (Some(parallel), None) => parallel.job_names(&job),
+            (None, _) => vec![job],
         }
     }
+}
+
+/// GitLab's matrix expressions in `needs`: each `$[[ matrix.NAME ]]` is
+/// replaced by the needing job's value of `NAME` (rule 71).
+pub(crate) fn interpolate_matrix(
+    text: &str,
+    own: &dyn Fn(&str) -> Option<String>,
+    missing: &mut Vec<String>,
+) -> String {
+    static EXPRESSION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\$\[\[\s*matrix\.([a-zA-Z0-9_-]+)\s*\]\]").expect("valid regex")
+    });
+    if !text.contains("$[[") {
+        return text.to_string();
+    }
+    EXPRESSION
+        .replace_all(text, |caps: &regex::Captures<'_>| match own(&caps[1]) {
+            Some(value) => value,
+            None => {
+                let message = format!("'{}' does not exist in matrix configuration", &caps[1]);
+                if !missing.contains(&message) {
+                    missing.push(message);
+                }
+                caps[0].to_string()
+            }
+        })
+        .into_owned()
 }
 
 /// Resolves a created job's `needs` against the jobs created with it.
 /// Optional needs on absent jobs are dropped (rule 145); a required one is
 /// GitLab's pipeline error (rule 144); more than 50 is an error too.
 pub(crate) fn resolve_needs(
-    job_name: &str,
+    job: &NeedingJob<'_>,
     needs: &[Need],
     index: &JobIndex<'_>,
     present: &HashSet<&str>,
     diags: &mut Diagnostics,
 ) -> Vec<PlannedNeed> {
+    let job_name = job.name;
+    let mut missing = Vec::new();
     let expanded: Vec<(&Need, String)> = needs
         .iter()
-        .flat_map(|need| index.expand_need(need).into_iter().map(move |n| (need, n)))
+        .flat_map(|need| {
+            index
+                .expand_need(need, job.own, &mut missing)
+                .into_iter()
+                .map(move |n| (need, n))
+        })
         .collect();
+    if !missing.is_empty() {
+        let span = needs.first().map(|n| n.span).unwrap_or_default();
+        for message in missing {
+            diags.push(Diagnostic::config(
+                span,
+                format!("{} job: {message}", job.config_name),
+            ));
+        }
+        return Vec::new();
+    }
     if expanded.len() > MAX_NEEDS {
         let span = needs.first().map(|n| n.span).unwrap_or_default();
         diags.push(Diagnostic::config(
@@ -95,6 +166,16 @@ pub(crate) fn resolve_needs(
         }
     }
     out
+}
+
+/// The job whose needs are resolved.
+pub(crate) struct NeedingJob<'a> {
+    /// Its pipeline name (`test 1/2`).
+    pub name: &'a str,
+    /// Its configuration name (`test`).
+    pub config_name: &'a str,
+    /// Its own variables, matrix values included, for matrix expressions.
+    pub own: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// GitLab's error for a need on a job that `rules`, `only` or `except`
@@ -134,8 +215,10 @@ pub(crate) fn external_needs(needs: &[Need]) -> impl Iterator<Item = String> + '
 
 #[cfg(test)]
 mod tests {
+    use super::super::seed::plan;
     use super::super::testutil::*;
     use super::missing_need_message;
+    use crate::ci::model::needs::NeedTarget;
 
     const BUILD_ON_MR_ONLY: &str = r#"
 build:
@@ -232,6 +315,98 @@ deploy:
                 ][..]
             )
         );
+    }
+
+    #[test]
+    fn rule_71_matrix_expressions_select_the_matching_copy() {
+        let yaml = r#"
+stages: [build, test]
+linux:build:
+  stage: build
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+        STACK: [monitoring, app1]
+  script: x
+linux:test:
+  stage: test
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+        STACK: [monitoring, app1]
+  needs:
+    - job: linux:build
+      parallel:
+        matrix:
+          - PROVIDER: aws
+            STACK: monitoring
+  script: x
+"#;
+        // Decoding does not know matrix expressions yet, so they are put in
+        // after it, where `needs:parallel:matrix` values are kept.
+        let mut pipeline = pipeline(yaml);
+        let test = pipeline
+            .jobs
+            .iter_mut()
+            .find(|j| j.name == "linux:test")
+            .unwrap();
+        let need = &mut test.needs.as_mut().unwrap()[0];
+        let NeedTarget::Job {
+            matrix: Some(matrix),
+            ..
+        } = &mut need.target
+        else {
+            panic!("a job need with a matrix");
+        };
+        matrix[0].vars[0].1 = vec!["$[[ matrix.PROVIDER ]]".into()];
+        matrix[0].vars[1].1 = vec!["$[[matrix.STACK]]".into()];
+        let p = plan(&pipeline, &ctx("push", &[])).unwrap();
+        let needs = |job: &str| -> Vec<String> {
+            p.job(job)
+                .unwrap()
+                .needs
+                .iter()
+                .flatten()
+                .map(|n| n.job.clone())
+                .collect()
+        };
+        assert_eq!(
+            needs("linux:test: [gcp, app1]"),
+            ["linux:build: [gcp, app1]"]
+        );
+        assert_eq!(
+            needs("linux:test: [aws, monitoring]"),
+            ["linux:build: [aws, monitoring]"]
+        );
+
+        matrix_set(&mut pipeline, "$[[ matrix.NOPE ]]");
+        let errors: Vec<String> = plan(&pipeline, &ctx("push", &[]))
+            .unwrap_err()
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(
+            errors.contains(
+                &"linux:test job: 'NOPE' does not exist in matrix configuration".to_string()
+            ),
+            "{errors:?}"
+        );
+    }
+
+    fn matrix_set(pipeline: &mut crate::ci::model::pipeline::Pipeline, value: &str) {
+        let test = pipeline
+            .jobs
+            .iter_mut()
+            .find(|j| j.name == "linux:test")
+            .unwrap();
+        let need = &mut test.needs.as_mut().unwrap()[0];
+        if let NeedTarget::Job {
+            matrix: Some(matrix),
+            ..
+        } = &mut need.target
+        {
+            matrix[0].vars[0].1 = vec![value.into()];
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use super::changes::{BaseRule, ChangeTracker};
 use super::context::{BaseVars, PlanContext, RuleScope, VarsLookup, defs_to_vars};
 use super::job_vars::{ExpandedJobVars, PipelineVars};
-use super::needs_check::{JobIndex, expand_dependencies, external_needs, resolve_needs};
+use super::needs_check::{
+    JobIndex, NeedingJob, expand_dependencies, external_needs, resolve_needs,
+};
 use super::only_except_eval::{PolicyOutcome, RefFacts, evaluate_policy};
 use super::parallel::{Instance, expand_instances};
 use super::plan_types::{
@@ -479,7 +481,21 @@ impl<'p, 'c> Planner<'p, 'c> {
                     inst.name
                 ));
             }
-            resolve_needs(&inst.name, needs, &self.index, present, diags)
+            let own = |name: &str| {
+                let matrix = inst.matrix.iter().flatten();
+                let defined = inst.job.variables.iter().map(|d| (&d.name, &d.value));
+                matrix
+                    .map(|(k, v)| (k, v))
+                    .chain(defined)
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let needing = NeedingJob {
+                name: &inst.name,
+                config_name: &inst.job.name,
+                own: &own,
+            };
+            resolve_needs(&needing, needs, &self.index, present, diags)
         });
         let rule_vars: &[VariableDef] = rule.map(|r| r.variables.as_slice()).unwrap_or(&[]);
         let image_name = job.image.as_ref().map(|i| i.name.as_str());
