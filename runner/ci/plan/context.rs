@@ -21,7 +21,11 @@ pub struct PlanContext {
     pub variables: Variables,
     /// The project's root directory, for `changes` and `exists`.
     pub project_dir: PathBuf,
-    /// What git said about the project, if it is a repository.
+    /// What git said about the project, if it is a repository. Planning
+    /// reads the variables derived from it (`CI_COMMIT_BRANCH`,
+    /// `CI_DEFAULT_BRANCH`, ...) and makes its own read-only git queries
+    /// for `changes` and `exists`; the facts travel with the context for
+    /// the steps that run the plan.
     pub git: Option<GitFacts>,
     /// `CI_PIPELINE_SOURCE`: `push`, `merge_request_event`, `schedule`...
     pub pipeline_source: String,

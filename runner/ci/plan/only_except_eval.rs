@@ -183,6 +183,27 @@ fn pluralize(word: &str) -> String {
     }
 }
 
+/// `[branches, tags]` or `{refs: [main], variables: [...]}`, one line.
+pub(crate) fn policy_text(p: &OnlyExcept) -> String {
+    let mut parts = Vec::new();
+    if let Some(refs) = &p.refs {
+        parts.push(format!("refs: [{}]", refs.join(", ")));
+    }
+    if let Some(vars) = &p.variables {
+        parts.push(format!("variables: [{}]", vars.join(", ")));
+    }
+    if let Some(changes) = &p.changes {
+        parts.push(format!("changes: [{}]", changes.join(", ")));
+    }
+    if let Some(k) = &p.kubernetes {
+        parts.push(format!("kubernetes: {k}"));
+    }
+    match (parts.len(), &p.refs) {
+        (1, Some(refs)) => format!("[{}]", refs.join(", ")),
+        _ => format!("{{{}}}", parts.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

@@ -282,6 +282,24 @@ pub(crate) fn is_bare_when(rule: &Rule) -> bool {
         && rule.when.is_some_and(|w| w != When::Never)
 }
 
+/// The values in `rules` that GitLab expands against the job's variables:
+/// `changes` and `exists` paths, `compare_to`, `exists:project` and `ref`.
+pub(crate) fn rule_path_texts(rules: &[Rule]) -> Vec<&str> {
+    let mut out = Vec::new();
+    for rule in rules {
+        if let Some(c) = &rule.changes {
+            out.extend(c.paths.iter().map(String::as_str));
+            out.extend(c.compare_to.as_deref());
+        }
+        if let Some(e) = &rule.exists {
+            out.extend(e.paths.iter().map(String::as_str));
+            out.extend(e.project.as_deref());
+            out.extend(e.git_ref.as_deref());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::git::testing::*;

@@ -10,14 +10,14 @@ use super::job_vars::{ExpandedJobVars, PipelineVars};
 use super::needs_check::{
     JobIndex, NeedingJob, expand_dependencies, external_needs, resolve_needs,
 };
-use super::only_except_eval::{PolicyOutcome, RefFacts, evaluate_policy};
+use super::only_except_eval::{PolicyOutcome, RefFacts, evaluate_policy, policy_text};
 use super::parallel::{Instance, expand_instances};
 use super::plan_types::{
     DecidedBy, DecisionKind, ParallelIndex, Plan, PlannedJob, SCHEMA_VERSION, SkippedJob,
     WorkflowOutcome,
 };
 use super::rules_eval::{
-    Env, RuleError, RuleInput, RuleTrace, first_match, is_bare_when, rule_text,
+    Env, RuleError, RuleInput, RuleTrace, first_match, is_bare_when, rule_path_texts, rule_text,
 };
 use super::stages::{NO_JOBS, arrange, is_empty_pipeline};
 use super::workflow::{
@@ -583,43 +583,4 @@ impl<'p, 'c> Planner<'p, 'c> {
     pub(crate) fn instances(&self) -> Vec<Instance<'p>> {
         expand_instances(&self.pipeline.jobs)
     }
-}
-
-/// `[branches, tags]` or `{refs: [main], variables: [...]}`, one line.
-fn policy_text(p: &OnlyExcept) -> String {
-    let mut parts = Vec::new();
-    if let Some(refs) = &p.refs {
-        parts.push(format!("refs: [{}]", refs.join(", ")));
-    }
-    if let Some(vars) = &p.variables {
-        parts.push(format!("variables: [{}]", vars.join(", ")));
-    }
-    if let Some(changes) = &p.changes {
-        parts.push(format!("changes: [{}]", changes.join(", ")));
-    }
-    if let Some(k) = &p.kubernetes {
-        parts.push(format!("kubernetes: {k}"));
-    }
-    match (parts.len(), &p.refs) {
-        (1, Some(refs)) => format!("[{}]", refs.join(", ")),
-        _ => format!("{{{}}}", parts.join(", ")),
-    }
-}
-
-/// The values in `rules` that GitLab expands against the job's variables:
-/// `changes` and `exists` paths, `compare_to`, `exists:project` and `ref`.
-fn rule_path_texts(rules: &[Rule]) -> Vec<&str> {
-    let mut out = Vec::new();
-    for rule in rules {
-        if let Some(c) = &rule.changes {
-            out.extend(c.paths.iter().map(String::as_str));
-            out.extend(c.compare_to.as_deref());
-        }
-        if let Some(e) = &rule.exists {
-            out.extend(e.paths.iter().map(String::as_str));
-            out.extend(e.project.as_deref());
-            out.extend(e.git_ref.as_deref());
-        }
-    }
-    out
 }
