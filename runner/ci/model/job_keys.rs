@@ -2,7 +2,7 @@
 
 use super::decode::{Decoder, flatten_strings};
 use super::job::{DastConfiguration, Job};
-use super::judge::{array_of_strings, attr_error, is_blank};
+use super::judge::{array_of_strings, attr_error, compiles_as_re2, is_blank, slash_regex};
 use super::needs::{
     NeedTarget, NeedType, check_dependencies_in_needs, decode_dependencies, decode_needs,
 };
@@ -273,7 +273,10 @@ fn decode_tags(d: &mut Decoder, node: &Node, path: &str) -> Vec<String> {
 /// `coverage`: a `/regex/` in RE2 syntax (rule 244).
 fn decode_coverage(d: &mut Decoder, node: &Node, path: &str) -> Option<String> {
     let text = node.as_str();
-    if text.is_some_and(is_valid_slash_regex) {
+    if text
+        .and_then(slash_regex)
+        .is_some_and(|(p, f)| compiles_as_re2(p, f))
+    {
         return text.map(String::from);
     }
     d.error(
@@ -282,27 +285,6 @@ fn decode_coverage(d: &mut Decoder, node: &Node, path: &str) -> Option<String> {
         "config must be a regular expression with re2 syntax",
     );
     None
-}
-
-/// `/pattern/flags` with flags from `ismU`, the pattern valid for RE2.
-pub(crate) fn is_valid_slash_regex(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('/') else {
-        return false;
-    };
-    let Some(end) = rest.rfind('/') else {
-        return false;
-    };
-    let (pattern, flags) = (&rest[..end], &rest[end + 1..]);
-    if !flags.chars().all(|c| "ismU".contains(c)) {
-        return false;
-    }
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(flags.contains('i'))
-        .multi_line(flags.contains('m'))
-        .dot_matches_new_line(flags.contains('s'))
-        .swap_greed(flags.contains('U'))
-        .build()
-        .is_ok()
 }
 
 fn decode_dast(d: &mut Decoder, node: &Node, path: &str) -> Option<DastConfiguration> {
