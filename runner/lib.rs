@@ -1,1 +1,8 @@
+//! `runner`: a GitLab-compatible CI job runner.
+//!
+//! The library holds everything the `runner` binary does, so the
+//! integration tests and benchmarks can drive the same code.
+
 pub mod ci;
+pub mod cli;
+pub mod errors;

@@ -1,1 +1,7 @@
-fn main() {}
+use clap::Parser;
+
+use runner::cli::Cli;
+
+fn main() {
+    let _cli = Cli::parse();
+}

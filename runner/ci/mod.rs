@@ -1,7 +1,10 @@
 //! The `.gitlab-ci.yml` front end: from YAML text to a resolved pipeline.
 
+pub mod compose;
 pub mod diag;
+pub mod expr;
 pub mod merge;
 pub mod model;
 pub mod source;
+pub mod variables;
 pub mod yaml;

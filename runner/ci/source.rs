@@ -87,6 +87,11 @@ impl Sources {
         self.get(id).map(|f| f.name.as_str()).unwrap_or("<unknown>")
     }
 
+    /// The names of all real files, in the order they were read.
+    pub fn names(&self) -> Vec<String> {
+        self.files.iter().skip(1).map(|f| f.name.clone()).collect()
+    }
+
     /// The text of line `line` (1-based) of a file, without its newline.
     pub fn line_text(&self, span: Span) -> Option<&str> {
         if span.is_synthetic() {

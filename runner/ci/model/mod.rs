@@ -5,7 +5,10 @@ pub(crate) mod decode;
 
 pub mod artifacts;
 pub mod cache;
+pub(crate) mod check;
 mod checks;
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod corpus_tests;
 pub mod duration;
@@ -17,11 +20,13 @@ pub mod job;
 mod job_keys;
 mod judge;
 pub mod needs;
+mod numerize;
 pub mod only_except;
 pub mod parallel;
 pub mod pipeline;
 pub mod release;
 pub mod rules;
+mod secrets;
 pub mod trigger;
 pub mod variables;
 pub mod when;
