@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn numericality_messages() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert_eq!(
             integer_in_range(&mut d, &doc("2"), "retry", "max", 0, 2),
             Some(2)

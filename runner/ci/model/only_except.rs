@@ -110,7 +110,7 @@ mod tests {
 
     fn decode(text: &str) -> (Option<OnlyExcept>, Vec<String>) {
         let node = parse_documents(text, SourceId(1)).unwrap().remove(0);
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let p = decode_only_except(&mut d, &node, "jobs:a:only");
         (p, d.diags.iter().map(|d| d.message.clone()).collect())
     }

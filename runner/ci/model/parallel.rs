@@ -210,7 +210,7 @@ mod tests {
     }
 
     fn decode(text: &str, allow_count: bool) -> (Option<Parallel>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let p = decode_parallel(&mut d, &doc(text), "jobs:a:parallel", allow_count);
         (p, d.diags.iter().map(|d| d.message.clone()).collect())
     }

@@ -99,7 +99,7 @@ fn classify(name: &str, value: &Node) -> TopLevel {
 /// `!reference` resolved, `default:` copied into the jobs). Every problem
 /// found is reported, each at the node it concerns.
 pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
-    let mut d = Decoder::new();
+    let mut d = Decoder::lowercasing();
     let Some(map) = root.as_map() else {
         bare_error(&mut d, root, "Invalid configuration format");
         return Err(d.diags);

@@ -340,7 +340,7 @@ mod tests {
     }
 
     fn job_rules(text: &str) -> (Option<Vec<Rule>>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let rules = decode_job_rules(&mut d, &doc(text), "jobs:a");
         (rules, d.diags.iter().map(|d| d.message.clone()).collect())
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::decode::Decoder;
-use super::duration::parse_duration;
+use super::duration::{duration_with_variables, parse_duration};
 use super::judge::{array_of_strings, attr_error, integer_in_range, to_s};
 use crate::ci::yaml::{Node, Value};
 
@@ -141,7 +141,7 @@ pub(crate) fn decode_timeout(d: &mut Decoder, node: &Node, path: &str) -> Option
         d.error(node, path, "config should not exceed the limit");
         return None;
     };
-    if text.contains('$') {
+    if duration_with_variables(text) {
         return Some(text.to_string());
     }
     match parse_duration(text) {
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn rule_129_job_when_excludes_never() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let when = decode_job_when(&mut d, &doc("manual"), "jobs:a", JOB_WHEN, true);
         assert_eq!(when, Some(When::Manual));
         assert!(decode_job_when(&mut d, &doc("never"), "jobs:a", JOB_WHEN, true).is_none());
@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn rule_129_job_when_must_be_a_string() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         decode_job_when(&mut d, &doc("true"), "jobs:a", JOB_WHEN, true);
         assert_eq!(messages(&d)[0], "jobs:a when should be a string");
         assert_eq!(d.diags.len(), 2);
@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn rule_85_rule_when_reports_the_unknown_value() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let path = "jobs:a:rules:rule";
         assert_eq!(
             decode_rule_when(&mut d, &doc("never"), path, RULE_WHEN),
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn rule_138_allow_failure_forms() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let af = decode_allow_failure(&mut d, &doc("true"), "jobs:a");
         assert_eq!(af, Some(AllowFailure::Bool(true)));
         let af = decode_allow_failure(&mut d, &doc("{exit_codes: 137}"), "jobs:a");
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn rule_239_retry_forms() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert_eq!(decode_retry(&mut d, &doc("2")).unwrap().max, 2);
         let full = decode_retry(
             &mut d,
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn rule_240_retry_when_values() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let r = decode_retry(&mut d, &doc("{when: [api_failure, runner_system_failure]}"));
         assert_eq!(r.unwrap().when.unwrap().len(), 2);
         decode_retry(&mut d, &doc("{when: [api_failure, bad_luck]}"));
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn rule_241_timeout_must_be_a_string_duration() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert!(decode_timeout(&mut d, &doc("3600"), "jobs:a:timeout").is_none());
         assert_eq!(
             messages(&d),
@@ -477,15 +477,41 @@ mod tests {
 
     #[test]
     fn rule_254_timeout_with_a_variable_is_not_checked() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let t = decode_timeout(&mut d, &doc("$JOB_TIMEOUT"), "jobs:a:timeout");
         assert_eq!(t.as_deref(), Some("$JOB_TIMEOUT"));
         assert!(d.diags.is_empty());
     }
 
     #[test]
+    fn rule_241_timeout_limit_is_a_month() {
+        let mut d = Decoder::lowercasing();
+        let t = decode_timeout(&mut d, &doc("3h 30m"), "jobs:a:timeout");
+        assert_eq!(t.as_deref(), Some("3h 30m"));
+        assert!(decode_timeout(&mut d, &doc("30 days"), "jobs:a:timeout").is_some());
+        assert!(decode_timeout(&mut d, &doc("2 months"), "jobs:a:timeout").is_none());
+        assert_eq!(
+            messages(&d),
+            ["jobs:a:timeout config should not exceed the limit"]
+        );
+    }
+
+    #[test]
+    fn rule_133_start_in_is_at_most_a_week() {
+        let mut d = Decoder::lowercasing();
+        check_start_in(&mut d, &doc("1 week"), "jobs:a");
+        check_start_in(&mut d, &doc("'30'"), "jobs:a");
+        assert!(d.diags.is_empty());
+        check_start_in(&mut d, &doc("8 days"), "jobs:a");
+        assert_eq!(
+            messages(&d),
+            ["jobs:a start in should not exceed the limit"]
+        );
+    }
+
+    #[test]
     fn rule_133_start_in_must_be_a_duration() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         check_start_in(&mut d, &doc("~"), "jobs:a");
         assert_eq!(
             messages(&d),

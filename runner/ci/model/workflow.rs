@@ -94,7 +94,7 @@ mod tests {
 
     fn workflow(text: &str) -> (Option<Workflow>, Vec<String>) {
         let node = parse_documents(text, SourceId(1)).unwrap().remove(0);
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let wf = decode_workflow(&mut d, &node);
         (wf, d.diags.iter().map(|d| d.message.clone()).collect())
     }
