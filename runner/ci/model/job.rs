@@ -229,16 +229,14 @@ fn decode_processable(d: &mut Decoder, map: &Mapping, path: &str, job: &mut Job)
         } else {
             "type"
         };
-        match stage.as_str() {
-            Some(s) => job.stage = s.to_string(),
-            None => d.error(stage, &format!("{path}:{key}"), "config should be a string"),
+        if let Some(s) = d.string(stage, &format!("{path}:{key}")) {
+            job.stage = s;
         }
     }
     // A `type` next to a `stage` is still checked.
     if let Some(kind) = get("type").filter(|_| get("stage").is_some() && job.kind == JobKind::Build)
-        && kind.as_str().is_none()
     {
-        d.error(kind, &format!("{path}:type"), "config should be a string");
+        d.string(kind, &format!("{path}:type"));
     }
     if let Some(only) = get("only") {
         job.only = decode_only_except(d, only, &format!("{path}:only"));
@@ -257,14 +255,7 @@ fn decode_processable(d: &mut Decoder, map: &Mapping, path: &str, job: &mut Job)
             super::environment::decode_environment(d, env, &format!("{path}:environment"));
     }
     if let Some(value) = get("interruptible") {
-        job.interruptible = value.as_bool();
-        if job.interruptible.is_none() {
-            d.error(
-                value,
-                &format!("{path}:interruptible"),
-                "config should be a boolean value",
-            );
-        }
+        job.interruptible = d.boolean(value, &format!("{path}:interruptible"));
     }
     if let Some(group) = get("resource_group") {
         job.resource_group = group.as_str().map(String::from);

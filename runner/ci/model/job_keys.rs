@@ -2,7 +2,7 @@
 
 use super::decode::{Decoder, flatten_strings};
 use super::job::{DastConfiguration, Job};
-use super::judge::{array_of_strings, attr_error, compiles_as_re2, is_blank, slash_regex};
+use super::judge::{attr_error, compiles_as_re2, is_blank, slash_regex};
 use super::needs::{
     NeedTarget, NeedType, check_dependencies_in_needs, decode_dependencies, decode_needs,
 };
@@ -131,14 +131,7 @@ fn decode_pages_keys(d: &mut Decoder, map: &Mapping, path: &str, job: &mut Job) 
     let pages_job = pages.is_some_and(|p| !is_blank(p))
         || (job.name == "pages" && pages.and_then(Node::as_bool) != Some(false));
     if let Some(publish) = map.get("publish").filter(|n| !n.is_null()) {
-        job.publish = publish.as_str().map(String::from);
-        if job.publish.is_none() {
-            d.error(
-                publish,
-                &format!("{path}:publish"),
-                "config should be a string",
-            );
-        }
+        job.publish = d.string(publish, &format!("{path}:publish"));
         if !pages_job {
             attr_error(
                 d,
@@ -259,8 +252,7 @@ fn is_run_step(node: &Node) -> bool {
 }
 
 fn decode_tags(d: &mut Decoder, node: &Node, path: &str) -> Vec<String> {
-    let Some(tags) = array_of_strings(node) else {
-        d.error(node, path, "config should be an array of strings");
+    let Some(tags) = d.array_of_strings(node, path) else {
         return Vec::new();
     };
     if tags.len() >= TAGS_LIMIT {
