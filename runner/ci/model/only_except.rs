@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::decode::Decoder;
 use super::judge::{array_of_strings, attr_error, compiles_as_re2, is_blank, slash_regex, to_s};
+use crate::ci::expr::{Expr, INVALID_EXPRESSION_SYNTAX};
 use crate::ci::yaml::{Node, Value};
 
 /// One `only:` or `except:` policy.
@@ -84,6 +85,14 @@ pub(crate) fn decode_only_except(d: &mut Decoder, node: &Node, path: &str) -> Op
                 if list.is_none() {
                     attr_error(d, value, path, key, "should be an array of strings");
                 }
+                if key == "variables" {
+                    // Each statement that does not parse is reported.
+                    for statement in list.iter().flatten() {
+                        if Expr::parse(statement).is_err() {
+                            attr_error(d, value, path, key, INVALID_EXPRESSION_SYNTAX);
+                        }
+                    }
+                }
                 match key {
                     "variables" => policy.variables = list,
                     _ => policy.changes = list,
@@ -156,6 +165,14 @@ mod tests {
             [
                 "jobs:a:only config should be an array of strings or regular expressions using re2 syntax"
             ]
+        );
+    }
+
+    #[test]
+    fn rule_125_variables_are_expressions() {
+        assert_eq!(
+            decode("{variables: ['$A == \"x\"', '$B ==', '$C']}").1,
+            ["jobs:a:only variables invalid expression syntax"]
         );
     }
 

@@ -10,6 +10,7 @@ use super::judge::{array_of_strings, attr_error, flatten_nested, is_blank};
 use super::needs::{Need, NeedType, decode_needs};
 use super::variables::{VarScope, VariableDef, decode_variables};
 use super::when::{RULE_WHEN, When, check_start_in, decode_rule_when};
+use crate::ci::expr::{Expr, INVALID_EXPRESSION_SYNTAX};
 use crate::ci::source::Span;
 use crate::ci::yaml::{Mapping, Node, Value};
 
@@ -147,9 +148,10 @@ fn decode_rule(d: &mut Decoder, node: &Node, path: &str, set: &RuleSet) -> Optio
     decode_start_in(d, node, map, path, &mut rule);
     if let Some(cond) = present("if") {
         rule.if_span = cond.span;
-        match cond.as_str() {
+        // Parsed only to reject what GitLab rejects; evaluation comes later.
+        match cond.as_str().filter(|e| Expr::parse(e).is_ok()) {
             Some(expr) => rule.if_expr = Some(expr.to_string()),
-            None => attr_error(d, cond, path, "if", "invalid expression syntax"),
+            None => attr_error(d, cond, path, "if", INVALID_EXPRESSION_SYNTAX),
         }
     }
     for key in ["allow_failure", "interruptible"] {
@@ -484,8 +486,17 @@ mod tests {
     }
 
     #[test]
-    fn rule_120_if_must_be_a_string() {
+    fn rule_120_if_must_be_a_valid_expression() {
         let (_, msgs) = job_rules("[{if: [a]}]");
         assert_eq!(msgs, ["jobs:a:rules:rule if invalid expression syntax"]);
+        let (_, msgs) = job_rules("[{if: '$A == '}, {if: '$A = \"x\"'}]");
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .all(|m| m == "jobs:a:rules:rule if invalid expression syntax")
+        );
+        let (rules, msgs) = job_rules("[{if: '$A =~ /^v\\d+$/ && ($B || $C != \"x\")'}]");
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert!(rules.unwrap()[0].if_expr.is_some());
     }
 }

@@ -26,6 +26,7 @@ pub enum When {
 }
 
 impl When {
+    /// The value written `text` in YAML, if it is one.
     pub fn parse(text: &str) -> Option<When> {
         Some(match text {
             "on_success" => When::OnSuccess,
@@ -38,6 +39,7 @@ impl When {
         })
     }
 
+    /// The value as written in YAML.
     pub fn as_str(self) -> &'static str {
         match self {
             When::OnSuccess => "on_success",
