@@ -5,4 +5,5 @@
 
 pub mod ci;
 pub mod cli;
+pub mod commands;
 pub mod errors;

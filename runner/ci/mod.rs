@@ -3,7 +3,9 @@
 pub mod compose;
 pub mod diag;
 pub mod expr;
+pub(crate) mod fragment;
 pub mod include;
+pub mod load;
 pub mod merge;
 pub mod model;
 pub mod source;

@@ -37,7 +37,7 @@ pub use job::{DastConfiguration, Job, JobKind};
 pub use needs::{Need, NeedTarget};
 pub use only_except::OnlyExcept;
 pub use parallel::{MatrixEntry, Parallel};
-pub use pipeline::{Pipeline, decode_pipeline};
+pub use pipeline::{Pipeline, decode_fragment, decode_pipeline};
 pub use rules::{AutoCancel, Changes, Exists, Rule};
 pub use trigger::{Forward, Trigger, TriggerInclude};
 pub use variables::VariableDef;

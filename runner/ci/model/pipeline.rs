@@ -99,6 +99,18 @@ fn classify(name: &str, value: &Node) -> TopLevel {
 /// `!reference` resolved, `default:` copied into the jobs). Every problem
 /// found is reported, each at the node it concerns.
 pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
+    decode_with(root, false)
+}
+
+/// Decodes a configuration that is only part of a pipeline (a file meant
+/// to be included): every keyword is checked, but not what the including
+/// file may provide: at least one visible job, and the stages, `needs` and
+/// `dependencies` that name things defined elsewhere.
+pub fn decode_fragment(root: &Node) -> Result<Pipeline, Diagnostics> {
+    decode_with(root, true)
+}
+
+fn decode_with(root: &Node, fragment: bool) -> Result<Pipeline, Diagnostics> {
     let mut d = Decoder::lowercasing();
     let Some(map) = root.as_map() else {
         bare_error(&mut d, root, "Invalid configuration format");
@@ -148,7 +160,7 @@ pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
             }
         }
     }
-    if pipeline.jobs.is_empty() {
+    if pipeline.jobs.is_empty() && !fragment {
         d.error(
             root,
             "jobs",
@@ -156,7 +168,7 @@ pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
         );
     }
     pipeline.stages = with_edge_stages(stages.or(types));
-    if d.diags.is_empty() {
+    if d.diags.is_empty() && !fragment {
         check_pipeline(&mut d, &pipeline);
     }
     if d.diags.is_empty() {
