@@ -8,6 +8,8 @@ pub mod include;
 pub mod load;
 pub mod merge;
 pub mod model;
+#[cfg(test)]
+mod robustness_tests;
 pub mod source;
 pub mod variables;
 pub mod yaml;

@@ -257,6 +257,17 @@ pub(crate) const RETRY_WHEN: &[&str] = &[
     "environment_creation_failure",
     "deployment_rejected",
     "failed_outdated_deployment_job",
+    "job_execution_server_timeout",
+    "stuck_pending_with_matching_runners",
+    "stuck_pending_no_matching_runners",
+    "no_updates_running",
+    "no_updates_canceling",
+    "server_timeout_running",
+    "server_timeout_canceling",
+    "runner_configuration_error",
+    "runner_external_dependency_failure",
+    "runner_interrupted",
+    "image_pull_failure",
     "protected_environment_failure",
     "insufficient_bridge_permissions",
     "downstream_bridge_project_not_found",
@@ -334,8 +345,16 @@ fn decode_retry_when(d: &mut Decoder, node: &Node) -> Option<Vec<String>> {
     if unknown.is_empty() {
         Some(items)
     } else {
+        // Point at the first unknown value rather than the list.
+        let first_unknown = node
+            .as_seq()
+            .and_then(|seq| {
+                seq.iter()
+                    .find(|i| i.as_str().is_some_and(|w| !RETRY_WHEN.contains(&w)))
+            })
+            .unwrap_or(node);
         let msg = format!("contains unknown values: {}", unknown.join(", "));
-        attr_error(d, node, "retry", "when", &msg);
+        attr_error(d, first_unknown, "retry", "when", &msg);
         None
     }
 }
