@@ -12,9 +12,12 @@
 
 #![warn(missing_docs)]
 
+mod any;
 mod contract;
 mod error;
+pub mod shell;
 
+pub use any::{AnyExecutor, AnyPrepared};
 pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
 pub use error::ExecutorError;
 pub use tokio_util::sync::CancellationToken;
