@@ -17,6 +17,9 @@ mod contract;
 mod error;
 pub mod shell;
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
 pub use any::{AnyExecutor, AnyPrepared};
 pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
 pub use error::ExecutorError;

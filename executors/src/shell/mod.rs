@@ -10,4 +10,7 @@ mod step;
 mod sweep;
 mod unix;
 
+#[cfg(test)]
+mod tests;
+
 pub use executor::{ShellExecutor, ShellOptions, ShellPrepared};
