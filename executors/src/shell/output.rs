@@ -10,10 +10,11 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::OutputSink;
 
-/// Bytes read from the pipe per call. Large reads keep the number of
-/// wake-ups low when a job prints a lot (50 MiB is 200 reads); the buffer
-/// is reused, so memory stays flat whatever the volume.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read from the pipe per call: a pipe's whole default capacity,
+/// so one read empties it, and a job printing a lot costs one wake-up per
+/// 64 KiB. The buffer is reused and each chunk goes straight to the sink,
+/// so memory stays flat whatever the volume.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads the step's pipe and hands every chunk to the sink, immediately.
 pub(crate) struct OutputPump<'s> {

@@ -274,8 +274,11 @@ impl StepProcesses {
             pump.pump_for(POLL).await;
         }
         // A zombie seen with a live parent a moment ago may have been
-        // re-parented to us since, as its parent died: reap it now.
-        self.scan().await;
+        // re-parented to us since, as its parent died: reap it now. With
+        // nothing found alive, no such parent existed.
+        if !report.found.is_empty() {
+            self.scan().await;
+        }
         report
     }
 }

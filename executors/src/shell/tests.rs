@@ -200,9 +200,9 @@ async fn request_env_wins_over_the_runner_env() {
 
 #[tokio::test]
 async fn runner_env_is_inherited() {
-    // Cargo starts every test binary with CARGO_PKG_NAME set.
-    let expected = std::env::var("CARGO_PKG_NAME").unwrap();
-    let (res, out) = run_with(test_options(), "printf '%s' \"$CARGO_PKG_NAME\"\n", |_| {}).await;
+    // PATH: set in any realistic environment, and left alone by bash.
+    let expected = std::env::var("PATH").expect("the tests need PATH set");
+    let (res, out) = run_with(test_options(), "printf '%s' \"$PATH\"\n", |_| {}).await;
     assert_eq!(res.unwrap().exit, ExitKind::Code(0));
     assert_eq!(out, expected);
 }
@@ -368,5 +368,38 @@ async fn dropping_the_step_kills_its_processes() {
             probe_survivors(token)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A runner spawns one task per job: the step futures must be `Send`, also
+/// through `AnyExecutor`, and the executor shareable between tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_run_in_spawned_tasks_through_any_executor() {
+    let target = std::sync::Arc::new(ShellTarget::new());
+    let executor = std::sync::Arc::new(crate::AnyExecutor::Shell(
+        ShellExecutor::new(test_options()).unwrap(),
+    ));
+    let tasks: Vec<_> = (0..3)
+        .map(|code| {
+            let (target, executor) = (target.clone(), executor.clone());
+            tokio::spawn(async move {
+                let env = target.job_env();
+                let mut prepared = executor.prepare(&env).await.unwrap();
+                let script = format!("echo task{code}\nexit {code}\n");
+                let req = StepRequest::new("step_script", script, &env.project_dir);
+                let mut out = Vec::new();
+                let outcome = executor
+                    .run_step(&mut prepared, req, &mut out, CancellationToken::new())
+                    .await
+                    .unwrap();
+                executor.cleanup(prepared).await.unwrap();
+                (code, outcome.exit, out)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (code, exit, out) = task.await.unwrap();
+        assert_eq!(exit, ExitKind::Code(code));
+        assert_eq!(out, format!("task{code}\n").into_bytes());
     }
 }
