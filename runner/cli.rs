@@ -90,6 +90,10 @@ pub struct PlanArgs {
     /// Explain step by step why JOB is in the pipeline or not.
     #[arg(long, value_name = "JOB")]
     pub why: Option<String>,
+    /// Compare `changes` with this ref instead of the automatic base (see
+    /// the README).
+    #[arg(long, value_name = "REF")]
+    pub changes_base: Option<String>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -3,4 +3,5 @@
 mod support;
 
 mod cli_lint;
+mod cli_plan;
 mod corpus;

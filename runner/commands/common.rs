@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anstyle::{AnsiColor, Style};
 
+use crate::ci::diag::Diagnostics;
 use crate::ci::load::{LoadError, LoadFailure, LoadOptions};
+use crate::ci::source::Sources;
 use crate::cli::{ConfigArgs, PipelineContextArgs};
 use crate::errors::RunnerError;
 
@@ -44,18 +46,67 @@ fn find_project_root() -> Result<PathBuf, RunnerError> {
 pub(crate) fn report_load_error(err: LoadError) -> Result<i32, RunnerError> {
     match err {
         LoadError::Unreadable { path, source } => Err(RunnerError::Read { path, source }),
-        LoadError::Invalid(failure) => {
-            print_diagnostics(&failure);
+        LoadError::Invalid(LoadFailure { sources, diagnostics }) => {
+            print_diagnostics(&sources, &diagnostics);
             Ok(crate::errors::exit::INVALID_CONFIG)
         }
     }
 }
 
-pub(crate) fn print_diagnostics(failure: &LoadFailure) {
+/// Prints each diagnostic with its location and source line, then a count.
+pub(crate) fn print_diagnostics(sources: &Sources, diagnostics: &Diagnostics) {
     let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-    for diag in failure.diagnostics.iter() {
-        anstream::eprintln!("{red}error{red:#}: {}", diag.render(&failure.sources));
+    for diag in diagnostics.iter() {
+        anstream::eprintln!("{red}error{red:#}: {}", diag.render(sources));
     }
-    let n = failure.diagnostics.len();
+    let n = diagnostics.len();
     anstream::eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+}
+
+/// Whether to colour standard output: only on a terminal, and never when
+/// `NO_COLOR` is set (to anything but the empty string).
+pub(crate) fn stdout_colored() -> bool {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
+}
+
+/// The closest of `names` to `wanted`, for "did you mean" hints: the one
+/// with the smallest edit distance, if it is close enough to be a typo.
+pub(crate) fn nearest<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    names
+        .into_iter()
+        .map(|name| (edit_distance(wanted, name), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_name_suggests_typos_only() {
+        let names = ["build", "test:unit", "deploy"];
+        assert_eq!(nearest("biuld", names), Some("build"));
+        assert_eq!(nearest("test:unti", names), Some("test:unit"));
+        assert_eq!(nearest("release", names), None);
+    }
 }
