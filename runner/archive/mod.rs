@@ -2,6 +2,7 @@
 //! gitlab-runner does, extracting archives safely, cache keys, and dotenv
 //! reports.
 
+mod cache_key;
 mod compression;
 mod error;
 mod git;
@@ -17,6 +18,11 @@ mod zip_meta;
 mod zip_read;
 mod zip_write;
 
+pub use cache_key::{
+    DEFAULT_CACHE_KEY, cache_key_from_files, cache_key_from_files_commits, cache_path,
+    hashed_cache_key, is_protected_fallback_key, protected_cache_key, sanitize_cache_key,
+    validate_cache_key,
+};
 pub use compression::{CompressionLevel, InvalidCompressionLevel};
 pub use error::{ArchiveError, CacheKeyProblem};
 pub use glob::{Entry, EntryKind, Selection, select_paths};
