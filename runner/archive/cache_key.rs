@@ -48,15 +48,13 @@ fn cgi_unescape(s: &str) -> Vec<u8> {
         let hex = |b: u8| char::from(b).to_digit(16);
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push((hi * 16 + lo) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -84,7 +82,11 @@ pub fn cache_key_from_files(
     for pattern in distinct_present(files) {
         if pattern.contains('*') {
             let re = wildcard_regex(pattern);
-            paths.extend(tree.iter().filter(|(p, _)| re.is_match(p)).map(|(p, _)| p.as_str()));
+            paths.extend(
+                tree.iter()
+                    .filter(|(p, _)| re.is_match(p))
+                    .map(|(p, _)| p.as_str()),
+            );
         } else {
             paths.push(pattern);
         }
@@ -104,7 +106,16 @@ pub fn cache_key_from_files_commits(
 ) -> Result<String, ArchiveError> {
     let mut ids = Vec::new();
     for file in distinct_present(files) {
-        let args = ["--literal-pathspecs", "log", "-1", "--format=%H", "--end-of-options", rev, "--", file];
+        let args = [
+            "--literal-pathspecs",
+            "log",
+            "-1",
+            "--format=%H",
+            "--end-of-options",
+            rev,
+            "--",
+            file,
+        ];
         let out = git::run(repo, &args)?;
         let id = String::from_utf8_lossy(&out).trim().to_owned();
         if !id.is_empty() {
@@ -127,7 +138,17 @@ fn distinct_present(files: &[String]) -> Vec<&str> {
 
 /// Every blob (file or symbolic link) at `rev`, path to id, in tree order.
 fn blobs_at(repo: &Path, rev: &str) -> Result<Vec<(String, String)>, ArchiveError> {
-    let out = git::run(repo, &["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev])?;
+    let out = git::run(
+        repo,
+        &[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-tree",
+            "--end-of-options",
+            rev,
+        ],
+    )?;
     Ok(git::nul_records(&out)
         .filter_map(|record| {
             // "<mode> SP <type> SP <id> TAB <path>"
@@ -141,8 +162,14 @@ fn blobs_at(repo: &Path, rev: &str) -> Result<Vec<(String, String)>, ArchiveErro
 }
 
 fn lookup(tree: &[(String, String)], paths: &[&str]) -> Vec<String> {
-    let index: HashMap<&str, &str> = tree.iter().map(|(p, id)| (p.as_str(), id.as_str())).collect();
-    paths.iter().filter_map(|p| index.get(p).map(|id| (*id).to_owned())).collect()
+    let index: HashMap<&str, &str> = tree
+        .iter()
+        .map(|(p, id)| (p.as_str(), id.as_str()))
+        .collect();
+    paths
+        .iter()
+        .filter_map(|p| index.get(p).map(|id| (*id).to_owned()))
+        .collect()
 }
 
 /// GitLab's translation of a `key:files` wildcard into a regular
@@ -154,7 +181,8 @@ fn wildcard_regex(pattern: &str) -> regex::Regex {
         .replace(r"\*", "([^/])*?");
     // Every other character was escaped, so the expression always compiles;
     // a pattern that somehow did not matches nothing.
-    regex::Regex::new(&format!("^{escaped}$")).unwrap_or_else(|_| regex::Regex::new("$^").expect("valid"))
+    regex::Regex::new(&format!("^{escaped}$"))
+        .unwrap_or_else(|_| regex::Regex::new("$^").expect("valid"))
 }
 
 /// SHA-1 over sorted, distinct ids joined by `-`; `None` without ids.
@@ -269,12 +297,15 @@ mod tests {
     use crate::archive::git::testing::Repo;
 
     fn problem(key: &str) -> Option<String> {
-        validate_cache_key("jobs:build:cache:key", key).err().map(|e| e.to_string())
+        validate_cache_key("jobs:build:cache:key", key)
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]
     fn rule_217_keys_cannot_hold_slashes_or_be_dots() {
-        let slash = Some(r#"jobs:build:cache:key config cannot contain the "/" character"#.to_owned());
+        let slash =
+            Some(r#"jobs:build:cache:key config cannot contain the "/" character"#.to_owned());
         let dots = Some(r#"jobs:build:cache:key config cannot be "." or "..""#.to_owned());
         assert_eq!(problem("a/b"), slash);
         assert_eq!(problem("a%2Fb"), slash);
@@ -283,7 +314,16 @@ mod tests {
         assert_eq!(problem(".."), dots);
         assert_eq!(problem("%2E"), dots);
         assert_eq!(problem("%2e%2E"), dots);
-        for fine in ["...", "default", "$CI_COMMIT_REF_SLUG", "a+b", "100%", "%zz", "a.b", "%2"] {
+        for fine in [
+            "...",
+            "default",
+            "$CI_COMMIT_REF_SLUG",
+            "a+b",
+            "100%",
+            "%zz",
+            "a.b",
+            "%2",
+        ] {
             assert_eq!(problem(fine), None, "{fine}");
         }
     }
@@ -315,9 +355,25 @@ mod tests {
         ] {
             assert_eq!(sanitize_cache_key(raw).unwrap(), want, "{raw:?}");
         }
-        for raw in ["\\", "/", " ", ".", "..", "//", "../.", "foo/bar/../..", " \t\r\n", "%2E", "%2e%2E", ".%2E"] {
+        for raw in [
+            "\\",
+            "/",
+            " ",
+            ".",
+            "..",
+            "//",
+            "../.",
+            "foo/bar/../..",
+            " \t\r\n",
+            "%2E",
+            "%2e%2E",
+            ".%2E",
+        ] {
             let err = sanitize_cache_key(raw).unwrap_err();
-            assert_eq!(err.to_string(), format!("cache key {raw:?} could not be sanitized"));
+            assert_eq!(
+                err.to_string(),
+                format!("cache key {raw:?} could not be sanitized")
+            );
         }
     }
 
@@ -328,13 +384,24 @@ mod tests {
         repo.write("package-lock.json", "{}\n");
         repo.commit_all("locks");
         let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let key = |names: &[&str], prefix| cache_key_from_files(repo.path(), "HEAD", &files(names), prefix).unwrap();
+        let key = |names: &[&str], prefix| {
+            cache_key_from_files(repo.path(), "HEAD", &files(names), prefix).unwrap()
+        };
         // sha1("0967ef42...-b2688302...") of the two blob ids, computed with git and sha1sum.
         let both = "f7bb3cf9cd5a29b797881faf7034e2881b1fce86";
         assert_eq!(key(&["Gemfile.lock", "package-lock.json"], None), both);
-        assert_eq!(key(&["package-lock.json", "Gemfile.lock", "Gemfile.lock"], None), both);
-        assert_eq!(key(&["Gemfile.lock"], Some("gems")), "gems-dffbe937553d762de02cdf99fee10dfa63e3de05");
-        assert_eq!(key(&["Gemfile.lock", "missing"], None), "dffbe937553d762de02cdf99fee10dfa63e3de05");
+        assert_eq!(
+            key(&["package-lock.json", "Gemfile.lock", "Gemfile.lock"], None),
+            both
+        );
+        assert_eq!(
+            key(&["Gemfile.lock"], Some("gems")),
+            "gems-dffbe937553d762de02cdf99fee10dfa63e3de05"
+        );
+        assert_eq!(
+            key(&["Gemfile.lock", "missing"], None),
+            "dffbe937553d762de02cdf99fee10dfa63e3de05"
+        );
         assert_eq!(key(&["missing"], Some("gems")), "gems-default");
         assert_eq!(key(&["missing"], Some("  ")), "default");
         assert_eq!(key(&[], None), "default");
@@ -349,7 +416,9 @@ mod tests {
         repo.write("x.lock", "lock\n");
         repo.write("sub/deep/y.lock", "lock\n");
         repo.commit_all("locks");
-        let key = |pattern: &str| cache_key_from_files(repo.path(), "HEAD", &[pattern.to_owned()], None).unwrap();
+        let key = |pattern: &str| {
+            cache_key_from_files(repo.path(), "HEAD", &[pattern.to_owned()], None).unwrap()
+        };
         // Both files have the blob id 4b67b6a0...; one id is hashed.
         let one = hex(&Sha1::digest(b"4b67b6a0d6b6df3e2b1a4b635a26525353c5c362"));
         assert_eq!(key("*.lock"), one);
@@ -374,7 +443,10 @@ mod tests {
         let got = cache_key_from_files_commits(repo.path(), "HEAD", &files, Some("p")).unwrap();
         let mut ids = [first, second];
         ids.sort();
-        assert_eq!(got, format!("p-{}", hex(&Sha1::digest(ids.join("-").as_bytes()))));
+        assert_eq!(
+            got,
+            format!("p-{}", hex(&Sha1::digest(ids.join("-").as_bytes())))
+        );
         let none = cache_key_from_files_commits(repo.path(), "HEAD", &["never".to_owned()], None);
         assert_eq!(none.unwrap(), "default");
     }
@@ -389,8 +461,14 @@ mod tests {
     #[test]
     fn rule_220_protected_refs_get_their_own_cache() {
         assert_eq!(protected_cache_key("deps", true, false), "deps-protected");
-        assert_eq!(protected_cache_key("deps", true, true), "deps-non_protected");
-        assert_eq!(protected_cache_key("deps", false, false), "deps-non_protected");
+        assert_eq!(
+            protected_cache_key("deps", true, true),
+            "deps-non_protected"
+        );
+        assert_eq!(
+            protected_cache_key("deps", false, false),
+            "deps-non_protected"
+        );
         assert!(is_protected_fallback_key("main-protected"));
         assert!(is_protected_fallback_key("main-protected. ."));
         assert!(!is_protected_fallback_key("main-non_protected"));
@@ -399,7 +477,10 @@ mod tests {
     #[test]
     fn local_caches_live_under_project_and_key() {
         let path = cache_path(Path::new("/cache"), "group/project", "deps-non_protected");
-        assert_eq!(path, Path::new("/cache/group/project/deps-non_protected/cache.zip"));
+        assert_eq!(
+            path,
+            Path::new("/cache/group/project/deps-non_protected/cache.zip")
+        );
         let path = cache_path(Path::new("/cache"), "/group/../project/", "job/ref");
         assert_eq!(path, Path::new("/cache/group/project/job/ref/cache.zip"));
         assert_eq!(hashed_cache_key("default").len(), 64);

@@ -3,7 +3,9 @@
 //! reports.
 
 mod cache_key;
+mod collect;
 mod compression;
+mod dotenv;
 mod error;
 mod git;
 mod glob;
@@ -15,6 +17,7 @@ mod temp_file;
 #[cfg(test)]
 mod test_support;
 mod zip_meta;
+mod zip_pool;
 mod zip_read;
 mod zip_write;
 
@@ -24,6 +27,7 @@ pub use cache_key::{
     validate_cache_key,
 };
 pub use compression::{CompressionLevel, InvalidCompressionLevel};
+pub use dotenv::{DotenvLimits, parse_dotenv};
 pub use error::{ArchiveError, CacheKeyProblem};
 pub use glob::{Entry, EntryKind, Selection, select_paths};
 pub use select_note::SelectNote;

@@ -31,7 +31,12 @@ fn snapshot(root: &Path) -> BTreeMap<String, (char, u32, Vec<u8>)> {
         .into_iter()
         .map(|e| {
             let e = e.expect("walk");
-            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let meta = e.path().symlink_metadata().unwrap();
             let perm = meta.permissions().mode() & 0o777;
             let state = if meta.file_type().is_symlink() {
@@ -51,7 +56,8 @@ fn node() -> impl Strategy<Value = Node> {
     let text = prop::collection::vec(prop::sample::select(b"ab \n".to_vec()), 0..6000);
     let noise = prop::collection::vec(any::<u8>(), 0..3000);
     prop_oneof![
-        (prop_oneof![text, noise], any::<bool>()).prop_map(|(bytes, exec)| Node::File { bytes, exec }),
+        (prop_oneof![text, noise], any::<bool>())
+            .prop_map(|(bytes, exec)| Node::File { bytes, exec }),
         "[a-z./]{1,12}".prop_map(Node::Link),
         Just(Node::Dir),
     ]
@@ -60,21 +66,27 @@ fn node() -> impl Strategy<Value = Node> {
 /// Up to a dozen paths of one to three short components; a path below a
 /// file or link, or given twice, is dropped.
 fn tree() -> impl Strategy<Value = BTreeMap<String, Node>> {
-    prop::collection::vec((prop::collection::vec("[ab é]{1,2}", 1..4), node()), 0..12).prop_map(|items| {
-        let mut tree: BTreeMap<String, Node> = BTreeMap::new();
-        for (parts, node) in items {
-            let path = parts.join("/");
-            let blocked = (1..parts.len()).any(|n| {
-                matches!(tree.get(&parts[..n].join("/")), Some(Node::File { .. } | Node::Link(_)))
-            });
-            let is_parent = tree.keys().any(|k| k.starts_with(&format!("{path}/")));
-            if blocked || tree.contains_key(&path) || (is_parent && !matches!(node, Node::Dir)) {
-                continue;
+    prop::collection::vec((prop::collection::vec("[ab é]{1,2}", 1..4), node()), 0..12).prop_map(
+        |items| {
+            let mut tree: BTreeMap<String, Node> = BTreeMap::new();
+            for (parts, node) in items {
+                let path = parts.join("/");
+                let blocked = (1..parts.len()).any(|n| {
+                    matches!(
+                        tree.get(&parts[..n].join("/")),
+                        Some(Node::File { .. } | Node::Link(_))
+                    )
+                });
+                let is_parent = tree.keys().any(|k| k.starts_with(&format!("{path}/")));
+                if blocked || tree.contains_key(&path) || (is_parent && !matches!(node, Node::Dir))
+                {
+                    continue;
+                }
+                tree.insert(path, node);
             }
-            tree.insert(path, node);
-        }
-        tree
-    })
+            tree
+        },
+    )
 }
 
 fn build(root: &Path, tree: &BTreeMap<String, Node>) {
@@ -82,7 +94,9 @@ fn build(root: &Path, tree: &BTreeMap<String, Node>) {
         let full = root.join(path);
         fs::create_dir_all(full.parent().unwrap()).unwrap();
         match node {
-            Node::File { bytes, exec } => write_file(root, path, bytes, if *exec { 0o755 } else { 0o644 }),
+            Node::File { bytes, exec } => {
+                write_file(root, path, bytes, if *exec { 0o755 } else { 0o644 })
+            }
             Node::Link(target) => symlink(target, &full).unwrap(),
             Node::Dir => fs::create_dir_all(&full).unwrap(),
         }
@@ -111,7 +125,18 @@ proptest! {
 /// bytes, half of them source-like text, half incompressible.
 fn job_tree(root: &Path, files: usize, total: usize) {
     const WORDS: [&str; 12] = [
-        "let ", "fn ", "value", " = ", "return", "(x)", "{\n", "}\n", "struct ", "impl ", "42", "// note\n",
+        "let ",
+        "fn ",
+        "value",
+        " = ",
+        "return",
+        "(x)",
+        "{\n",
+        "}\n",
+        "struct ",
+        "impl ",
+        "42",
+        "// note\n",
     ];
     let each = total / files;
     let mut x: u64 = 88_172_645_463_325_252;
@@ -128,7 +153,12 @@ fn job_tree(root: &Path, files: usize, total: usize) {
             }
             text.into_bytes()
         };
-        write_file(root, &format!("target/dir{}/file{i}.out", i % 40), &bytes, 0o644);
+        write_file(
+            root,
+            &format!("target/dir{}/file{i}.out", i % 40),
+            &bytes,
+            0o644,
+        );
     }
 }
 
@@ -136,7 +166,11 @@ fn job_tree(root: &Path, files: usize, total: usize) {
 fn job_sized_round_trip_prints_its_timings() {
     // Full size in release builds; a tenth in debug builds, where the
     // figures mean little but the round trip is still checked.
-    let (files, total) = if cfg!(debug_assertions) { (200, 10 << 20) } else { (2000, 100 << 20) };
+    let (files, total) = if cfg!(debug_assertions) {
+        (200, 10 << 20)
+    } else {
+        (2000, 100 << 20)
+    };
     let project = tempfile::tempdir().unwrap();
     job_tree(project.path(), files, total);
     for level in [CompressionLevel::Default, CompressionLevel::Fastest] {
@@ -167,7 +201,10 @@ fn job_sized_round_trip_prints_its_timings() {
         assert_eq!(extracted.bytes, summary.bytes);
         for i in [0, 1, files - 1] {
             let rel = format!("target/dir{}/file{i}.out", i % 40);
-            assert_eq!(fs::read(target.join(&rel)).unwrap(), fs::read(project.path().join(&rel)).unwrap());
+            assert_eq!(
+                fs::read(target.join(&rel)).unwrap(),
+                fs::read(project.path().join(&rel)).unwrap()
+            );
         }
     }
 }

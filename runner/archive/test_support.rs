@@ -31,5 +31,9 @@ pub(crate) fn write_file(root: &Path, rel: &str, bytes: &[u8], mode: u32) {
 
 /// The permission bits of `path` (not following a link).
 pub(crate) fn mode_of(path: &Path) -> u32 {
-    fs::symlink_metadata(path).expect("lstat").permissions().mode() & 0o7777
+    fs::symlink_metadata(path)
+        .expect("lstat")
+        .permissions()
+        .mode()
+        & 0o7777
 }

@@ -170,7 +170,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_001);
         let field = extended_timestamp(t).unwrap();
         assert_eq!(field[0], 1);
-        assert_eq!(u32::from_le_bytes(field[1..].try_into().unwrap()), 1_700_000_001);
+        assert_eq!(
+            u32::from_le_bytes(field[1..].try_into().unwrap()),
+            1_700_000_001
+        );
     }
 
     #[test]

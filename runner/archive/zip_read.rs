@@ -70,7 +70,10 @@ pub fn extract_zip(archive: &Path, target: &Path) -> Result<ExtractSummary, Arch
 
     fs::create_dir_all(target).map_err(|e| ArchiveError::io("create directory", target, e))?;
     let root = fs::canonicalize(target).map_err(|e| ArchiveError::io("resolve", target, e))?;
-    let extractor = Extractor { archive, root: &root };
+    let extractor = Extractor {
+        archive,
+        root: &root,
+    };
 
     let mut known_dirs = HashSet::new();
     for item in items.iter().filter(|i| i.kind == Kind::Dir) {
@@ -126,8 +129,13 @@ fn catalog(
     let mut by_path: HashMap<PathBuf, usize> = HashMap::new();
     let mut items: Vec<Item> = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
-        let entry = zip.by_index_raw(index).map_err(|e| ArchiveError::zip(archive, e))?;
-        let name = entry.name().map_err(|e| ArchiveError::zip(archive, e))?.into_owned();
+        let entry = zip
+            .by_index_raw(index)
+            .map_err(|e| ArchiveError::zip(archive, e))?;
+        let name = entry
+            .name()
+            .map_err(|e| ArchiveError::zip(archive, e))?
+            .into_owned();
         let Some(rel) = checked_path(&name)? else {
             continue; // "./" names the target itself
         };
@@ -147,7 +155,14 @@ fn catalog(
             (perm, _) => perm,
         };
         let mtime = entry_mtime(entry.extra_data_fields(), entry.last_modified());
-        let item = Item { index, name, rel, kind, perm, mtime };
+        let item = Item {
+            index,
+            name,
+            rel,
+            kind,
+            perm,
+            mtime,
+        };
         match by_path.get(&item.rel) {
             Some(&at) => items[at] = item,
             None => {
@@ -157,8 +172,11 @@ fn catalog(
         }
     }
     // A file or link cannot also be a directory holding other entries.
-    let leaves: HashSet<&Path> =
-        items.iter().filter(|i| i.kind != Kind::Dir).map(|i| i.rel.as_path()).collect();
+    let leaves: HashSet<&Path> = items
+        .iter()
+        .filter(|i| i.kind != Kind::Dir)
+        .map(|i| i.rel.as_path())
+        .collect();
     for item in &items {
         if let Some(leaf) = item.rel.ancestors().skip(1).find(|a| leaves.contains(a)) {
             let reason = format!("{} is also a file or link in this archive", leaf.display());
@@ -188,7 +206,10 @@ fn checked_path(name: &str) -> Result<Option<PathBuf>, ArchiveError> {
         match part {
             "" | "." => {}
             ".." => {
-                return Err(ArchiveError::unsafe_entry(name, "path leaves the target directory"));
+                return Err(ArchiveError::unsafe_entry(
+                    name,
+                    "path leaves the target directory",
+                ));
             }
             part => rel.push(part),
         }
@@ -206,7 +227,12 @@ impl Extractor<'_> {
     /// Makes sure every directory from the root down to `rel` exists, and
     /// that none is a link leading out of the target. `known` remembers the
     /// directories already checked.
-    fn ensure_dir(&self, item: &Item, rel: &Path, known: &mut HashSet<PathBuf>) -> Result<(), ArchiveError> {
+    fn ensure_dir(
+        &self,
+        item: &Item,
+        rel: &Path,
+        known: &mut HashSet<PathBuf>,
+    ) -> Result<(), ArchiveError> {
         let mut dir = self.root.to_path_buf();
         for part in rel.components() {
             dir.push(part);
@@ -220,11 +246,18 @@ impl Extractor<'_> {
                         .is_ok_and(|real| real.starts_with(self.root) && real.is_dir());
                     if !inside {
                         let shown = dir.strip_prefix(self.root).unwrap_or(&dir).display();
-                        let reason = format!("{shown} is a symbolic link that leaves the target directory");
+                        let reason =
+                            format!("{shown} is a symbolic link that leaves the target directory");
                         return Err(ArchiveError::unsafe_entry(&item.name, reason));
                     }
                 }
-                Ok(_) => return Err(ArchiveError::io("create directory", dir, io::ErrorKind::NotADirectory.into())),
+                Ok(_) => {
+                    return Err(ArchiveError::io(
+                        "create directory",
+                        dir,
+                        io::ErrorKind::NotADirectory.into(),
+                    ));
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&dir) {
                     // Another thread may have just created it.
                     Ok(()) => {}
@@ -242,9 +275,11 @@ impl Extractor<'_> {
     /// place; a directory is never removed.
     fn clear(&self, path: &Path) -> Result<(), ArchiveError> {
         match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                Err(ArchiveError::io("replace", path, io::ErrorKind::IsADirectory.into()))
-            }
+            Ok(meta) if meta.is_dir() => Err(ArchiveError::io(
+                "replace",
+                path,
+                io::ErrorKind::IsADirectory.into(),
+            )),
             Ok(_) => fs::remove_file(path).map_err(|e| ArchiveError::io("replace", path, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(ArchiveError::io("examine", path, e)),
@@ -266,7 +301,9 @@ impl Extractor<'_> {
                 .collect();
             let mut bytes = 0;
             for worker in workers {
-                let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                let done = worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 bytes += done?;
             }
             Ok(bytes)
@@ -285,9 +322,11 @@ impl Extractor<'_> {
         let mut bytes = 0;
         while let Some(item) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
             // A failure elsewhere makes the others stop at their next file.
-            bytes += self.file(zip, item, &mut known, &mut buf).inspect_err(|_| {
-                next.store(files.len(), Ordering::Relaxed);
-            })?;
+            bytes += self
+                .file(zip, item, &mut known, &mut buf)
+                .inspect_err(|_| {
+                    next.store(files.len(), Ordering::Relaxed);
+                })?;
         }
         Ok(bytes)
     }
@@ -310,7 +349,9 @@ impl Extractor<'_> {
             .mode(0o600)
             .open(&path)
             .map_err(|e| ArchiveError::io("create", &path, e))?;
-        let mut entry = zip.by_index(item.index).map_err(|e| ArchiveError::zip(self.archive, e))?;
+        let mut entry = zip
+            .by_index(item.index)
+            .map_err(|e| ArchiveError::zip(self.archive, e))?;
         let mut written = 0u64;
         loop {
             // Reading also checks the CRC once the entry is exhausted.
@@ -320,14 +361,16 @@ impl Extractor<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ArchiveError::zip(self.archive, ZipError::Io(e))),
             };
-            out.write_all(&buf[..n]).map_err(|e| ArchiveError::io("write", &path, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| ArchiveError::io("write", &path, e))?;
             written += n as u64;
         }
         // Set explicitly: the mode given at creation was reduced by umask.
         out.set_permissions(Permissions::from_mode(item.perm))
             .map_err(|e| ArchiveError::io("set the mode of", &path, e))?;
         if let Some(mtime) = item.mtime {
-            out.set_modified(mtime).map_err(|e| ArchiveError::io("set the time of", &path, e))?;
+            out.set_modified(mtime)
+                .map_err(|e| ArchiveError::io("set the time of", &path, e))?;
         }
         Ok(written)
     }
@@ -338,21 +381,27 @@ impl Extractor<'_> {
         item: &Item,
         known: &mut HashSet<PathBuf>,
     ) -> Result<(), ArchiveError> {
-        let entry = zip.by_index(item.index).map_err(|e| ArchiveError::zip(self.archive, e))?;
+        let entry = zip
+            .by_index(item.index)
+            .map_err(|e| ArchiveError::zip(self.archive, e))?;
         let mut target = Vec::new();
         entry
             .take(MAX_LINK_TARGET + 1)
             .read_to_end(&mut target)
             .map_err(|e| ArchiveError::zip(self.archive, ZipError::Io(e)))?;
         if target.is_empty() || target.len() as u64 > MAX_LINK_TARGET || target.contains(&0) {
-            return Err(ArchiveError::unsafe_entry(&item.name, "invalid symbolic link target"));
+            return Err(ArchiveError::unsafe_entry(
+                &item.name,
+                "invalid symbolic link target",
+            ));
         }
         if let Some(parent) = item.rel.parent() {
             self.ensure_dir(item, parent, known)?;
         }
         let path = self.root.join(&item.rel);
         self.clear(&path)?;
-        symlink(OsStr::from_bytes(&target), &path).map_err(|e| ArchiveError::io("create link", &path, e))
+        symlink(OsStr::from_bytes(&target), &path)
+            .map_err(|e| ArchiveError::io("create link", &path, e))
     }
 }
 
@@ -379,17 +428,20 @@ mod tests {
     fn craft(dir: &Path, entries: &[Raw]) -> PathBuf {
         let path = dir.join("crafted.zip");
         let mut zip = ZipWriter::new(File::create(&path).unwrap());
-        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         for entry in entries {
             match entry {
                 Raw::File(name, bytes) => {
-                    zip.start_file(*name, options.unix_permissions(0o644)).unwrap();
+                    zip.start_file(*name, options.unix_permissions(0o644))
+                        .unwrap();
                     zip.write_all(bytes).unwrap();
                 }
                 Raw::Dir(name) => zip.add_directory(*name, options).unwrap(),
                 Raw::Link(name, target) => zip.add_symlink(*name, *target, options).unwrap(),
                 Raw::Attr(name, attr) => {
-                    zip.start_file(*name, options.external_attributes(*attr)).unwrap();
+                    zip.start_file(*name, options.external_attributes(*attr))
+                        .unwrap();
                     zip.write_all(b"x").unwrap();
                 }
             }
@@ -399,7 +451,9 @@ mod tests {
     }
 
     fn is_empty_dir(dir: &Path) -> bool {
-        fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
+        fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
     }
 
     #[test]
@@ -412,33 +466,66 @@ mod tests {
         std::os::unix::fs::symlink("run.sh", root.join("out/run")).unwrap();
         std::os::unix::fs::symlink("/nowhere/at/all", root.join("out/dangling")).unwrap();
         let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-        File::options().write(true).open(root.join("out/data.txt")).unwrap().set_modified(when).unwrap();
+        File::options()
+            .write(true)
+            .open(root.join("out/data.txt"))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
         fs::set_permissions(root.join("out/empty"), Permissions::from_mode(0o750)).unwrap();
-        let entries = select_paths(root, &["out".into()], &[], false).unwrap().entries;
+        let entries = select_paths(root, &["out".into()], &[], false)
+            .unwrap()
+            .entries;
         let archive = root.join("a.zip");
         write_zip(root, &entries, &archive, &ZipOptions::default()).unwrap();
 
         let target = tempfile::tempdir().unwrap();
         let t = target.path();
         let summary = extract_zip(&archive, t).unwrap();
-        assert_eq!((summary.files, summary.dirs, summary.symlinks, summary.bytes), (2, 2, 2, 14));
+        assert_eq!(
+            (summary.files, summary.dirs, summary.symlinks, summary.bytes),
+            (2, 2, 2, 14)
+        );
         assert_eq!(mode_of(&t.join("out/run.sh")), 0o755);
         assert_eq!(mode_of(&t.join("out/data.txt")), 0o600);
         assert_eq!(mode_of(&t.join("out/empty")), 0o750);
-        assert_eq!(fs::read_link(t.join("out/run")).unwrap(), Path::new("run.sh"));
-        assert_eq!(fs::read_link(t.join("out/dangling")).unwrap(), Path::new("/nowhere/at/all"));
-        assert_eq!(fs::metadata(t.join("out/data.txt")).unwrap().modified().unwrap(), when);
+        assert_eq!(
+            fs::read_link(t.join("out/run")).unwrap(),
+            Path::new("run.sh")
+        );
+        assert_eq!(
+            fs::read_link(t.join("out/dangling")).unwrap(),
+            Path::new("/nowhere/at/all")
+        );
+        assert_eq!(
+            fs::metadata(t.join("out/data.txt"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            when
+        );
         assert_eq!(fs::read(t.join("out/run.sh")).unwrap(), b"#!/bin/sh\n");
     }
 
     #[test]
     fn names_escaping_the_target_refuse_the_whole_archive() {
-        for bad in ["../evil.txt", "/tmp/absolute.txt", "a/../../evil.txt", "./x/../../evil"] {
+        for bad in [
+            "../evil.txt",
+            "/tmp/absolute.txt",
+            "a/../../evil.txt",
+            "./x/../../evil",
+        ] {
             let scratch = tempfile::tempdir().unwrap();
-            let archive = craft(scratch.path(), &[Raw::File("fine.txt", b"ok"), Raw::File(bad, b"evil")]);
+            let archive = craft(
+                scratch.path(),
+                &[Raw::File("fine.txt", b"ok"), Raw::File(bad, b"evil")],
+            );
             let target = scratch.path().join("target");
             let err = extract_zip(&archive, &target).unwrap_err();
-            assert!(matches!(err, ArchiveError::UnsafeEntry { ref name, .. } if name == bad), "{bad}: {err}");
+            assert!(
+                matches!(err, ArchiveError::UnsafeEntry { ref name, .. } if name == bad),
+                "{bad}: {err}"
+            );
             assert!(is_empty_dir(&target), "{bad}: nothing may be written");
             assert!(!scratch.path().join("evil.txt").exists());
         }
@@ -453,7 +540,11 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), target.join("out")).unwrap();
         let archive = craft(scratch.path(), &[Raw::File("out/x", b"evil")]);
         let err = extract_zip(&archive, &target).unwrap_err();
-        assert!(err.to_string().contains("symbolic link that leaves the target"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("symbolic link that leaves the target"),
+            "{err}"
+        );
         assert!(is_empty_dir(outside.path()));
     }
 
@@ -473,7 +564,10 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let out = outside.path().to_str().unwrap();
-        let archive = craft(scratch.path(), &[Raw::Link("lnk", out), Raw::File("lnk/x", b"evil")]);
+        let archive = craft(
+            scratch.path(),
+            &[Raw::Link("lnk", out), Raw::File("lnk/x", b"evil")],
+        );
         let target = scratch.path().join("target");
         let err = extract_zip(&archive, &target).unwrap_err();
         assert!(matches!(err, ArchiveError::UnsafeEntry { .. }), "{err}");
@@ -490,10 +584,17 @@ mod tests {
         let target = scratch.path().join("target");
         write_file(&target, "a.txt", b"old artifact", 0o644);
         std::os::unix::fs::symlink(&secret, target.join("b.txt")).unwrap();
-        let archive = craft(scratch.path(), &[Raw::File("a.txt", b"new"), Raw::File("b.txt", b"b")]);
+        let archive = craft(
+            scratch.path(),
+            &[Raw::File("a.txt", b"new"), Raw::File("b.txt", b"b")],
+        );
         extract_zip(&archive, &target).unwrap();
         assert_eq!(fs::read(target.join("a.txt")).unwrap(), b"new");
-        assert!(fs::symlink_metadata(target.join("b.txt")).unwrap().is_file());
+        assert!(
+            fs::symlink_metadata(target.join("b.txt"))
+                .unwrap()
+                .is_file()
+        );
         assert_eq!(fs::read(target.join("b.txt")).unwrap(), b"b");
         assert_eq!(fs::read(&secret).unwrap(), b"secret");
     }
@@ -514,7 +615,12 @@ mod tests {
         let fifo = 0o010_644 << 16;
         let archive = craft(
             scratch.path(),
-            &[Raw::File("x", b"first"), Raw::Dir("d/"), Raw::File("./x", b"second"), Raw::Attr("pipe", fifo)],
+            &[
+                Raw::File("x", b"first"),
+                Raw::Dir("d/"),
+                Raw::File("./x", b"second"),
+                Raw::Attr("pipe", fifo),
+            ],
         );
         let target = scratch.path().join("target");
         let summary = extract_zip(&archive, &target).unwrap();
@@ -543,9 +649,16 @@ mod tests {
         let project = tempfile::tempdir().unwrap();
         let root = project.path();
         for i in 0..40u64 {
-            write_file(root, &format!("d{}/f{i}", i % 5), &random_bytes(5000 + i as usize, i), 0o644);
+            write_file(
+                root,
+                &format!("d{}/f{i}", i % 5),
+                &random_bytes(5000 + i as usize, i),
+                0o644,
+            );
         }
-        let entries = select_paths(root, &["*".into()], &[], false).unwrap().entries;
+        let entries = select_paths(root, &["*".into()], &[], false)
+            .unwrap()
+            .entries;
         let archive = root.join("../many.zip");
         write_zip(root, &entries, &archive, &ZipOptions::default()).unwrap();
         let target = tempfile::tempdir().unwrap();
@@ -553,7 +666,10 @@ mod tests {
         assert_eq!(summary.files, 40);
         for i in 0..40u64 {
             let rel = format!("d{}/f{i}", i % 5);
-            assert_eq!(fs::read(target.path().join(&rel)).unwrap(), random_bytes(5000 + i as usize, i));
+            assert_eq!(
+                fs::read(target.path().join(&rel)).unwrap(),
+                random_bytes(5000 + i as usize, i)
+            );
         }
         fs::remove_file(archive).unwrap();
     }
