@@ -16,6 +16,7 @@ mod select_note;
 mod temp_file;
 #[cfg(test)]
 mod test_support;
+mod zip_catalog;
 mod zip_meta;
 mod zip_pool;
 mod zip_read;
