@@ -122,35 +122,38 @@ proptest! {
 }
 
 /// A tree like a build's output: `files` files totalling about `total`
-/// bytes, half of them source-like text, half incompressible.
+/// bytes, half of them text (words of a 2000-word vocabulary drawn with a
+/// skewed frequency, as in prose or code), half incompressible.
 fn job_tree(root: &Path, files: usize, total: usize) {
-    const WORDS: [&str; 12] = [
-        "let ",
-        "fn ",
-        "value",
-        " = ",
-        "return",
-        "(x)",
-        "{\n",
-        "}\n",
-        "struct ",
-        "impl ",
-        "42",
-        "// note\n",
-    ];
-    let each = total / files;
     let mut x: u64 = 88_172_645_463_325_252;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let vocabulary: Vec<String> = (0..2000)
+        .map(|_| {
+            let r = next();
+            (0..2 + r % 9)
+                .map(|i| char::from(b'a' + ((r >> (i * 5)) % 26) as u8))
+                .collect()
+        })
+        .collect();
+    let separators = [" ", " ", " ", ", ", ".\n", "(", ")", " = ", ";\n    "];
+    let each = total / files;
     for i in 0..files {
         let bytes = if i % 2 == 0 {
             random_bytes(each, i as u64)
         } else {
-            let mut text = String::with_capacity(each + 16);
+            let mut text = String::with_capacity(each + 32);
             while text.len() < each {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                text.push_str(WORDS[(x % WORDS.len() as u64) as usize]);
+                let r = next();
+                let skew = (r >> 11) as f64 / (1u64 << 53) as f64;
+                text.push_str(&vocabulary[(skew.powi(3) * 2000.0) as usize % 2000]);
+                text.push_str(separators[(r % 9) as usize]);
             }
+            text.truncate(each);
             text.into_bytes()
         };
         write_file(
@@ -160,6 +163,18 @@ fn job_tree(root: &Path, files: usize, total: usize) {
             0o644,
         );
     }
+}
+
+/// CPU time used so far by this process, all threads (Linux `/proc`, in
+/// clock ticks of 10 ms); `None` where unavailable.
+fn cpu_ms() -> Option<u64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
 }
 
 #[test]
@@ -176,19 +191,26 @@ fn job_sized_round_trip_prints_its_timings() {
     for level in [CompressionLevel::Default, CompressionLevel::Fastest] {
         let scratch = tempfile::tempdir().unwrap();
         let archive = scratch.path().join("artifacts.zip");
+        let cpu_start = cpu_ms();
         let start = Instant::now();
         let selection = select_paths(project.path(), &["target/".into()], &[], false).unwrap();
         let selected = start.elapsed();
         let options = ZipOptions { level, threads: 0 };
         let summary = write_zip(project.path(), &selection.entries, &archive, &options).unwrap();
         let written = start.elapsed() - selected;
+        let cpu_written = cpu_ms();
         let target = scratch.path().join("out");
         let extracted_at = Instant::now();
         let extracted = extract_zip(&archive, &target).unwrap();
         let extract = extracted_at.elapsed();
+        let cpu_end = cpu_ms();
+        let cpu = |from: Option<u64>, to: Option<u64>| match (from, to) {
+            (Some(a), Some(b)) => format!("{} ms", b - a),
+            _ => "?".to_owned(),
+        };
         let size = fs::metadata(&archive).unwrap().len();
         println!(
-            "{level}: {} files, {:.1} MiB -> {:.1} MiB zip; select {:.0} ms, write {:.0} ms, extract {:.0} ms, total {:.0} ms",
+            "{level}: {} files, {:.1} MiB -> {:.1} MiB zip; wall: select {:.0} ms, write {:.0} ms, extract {:.0} ms, total {:.0} ms; cpu: select+write {}, extract {}",
             extracted.files,
             summary.bytes as f64 / 1048576.0,
             size as f64 / 1048576.0,
@@ -196,6 +218,8 @@ fn job_sized_round_trip_prints_its_timings() {
             written.as_secs_f64() * 1e3,
             extract.as_secs_f64() * 1e3,
             (selected + written + extract).as_secs_f64() * 1e3,
+            cpu(cpu_start, cpu_written),
+            cpu(cpu_written, cpu_end),
         );
         assert_eq!(extracted.files, files);
         assert_eq!(extracted.bytes, summary.bytes);

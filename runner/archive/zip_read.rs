@@ -13,7 +13,7 @@
 //! removed before it is replaced, so a link or hard link in its place is
 //! never written through either.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufReader, Read, Write};
@@ -21,7 +21,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
 
 use zip::ZipArchive;
 use zip::result::ZipError;
