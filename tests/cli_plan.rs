@@ -41,13 +41,27 @@ fn repo() -> TempRepo {
 }
 
 fn plan_json(repo: &TempRepo, extra: &[&str]) -> Value {
-    let out = runner(repo.path()).arg("plan").arg("--json").args(extra).output().unwrap();
-    assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = runner(repo.path())
+        .arg("plan")
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
 fn job<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap_or_else(|| panic!("no job {name}"))
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("no job {name}"))
 }
 
 #[test]
@@ -55,7 +69,12 @@ fn rule_83_branch_pipeline_on_main_makes_deploy_manual() {
     let plan = plan_json(&repo(), &[]);
     assert_eq!(plan["schema_version"], 1);
     assert_eq!(plan["created"], true);
-    let stages: Vec<&str> = plan["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let stages: Vec<&str> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(stages, ["build", "test", "deploy"]);
     let deploy = job(&plan, "deploy");
     assert_eq!(deploy["when"], "manual");
@@ -79,8 +98,19 @@ fn rule_80_no_matching_rule_leaves_the_job_out() {
     let repo = repo();
     repo.git(&["checkout", "-q", "-b", "feature"]);
     let plan = plan_json(&repo, &[]);
-    assert!(plan["jobs"].as_array().unwrap().iter().all(|j| j["name"] != "deploy"));
-    let skipped: Vec<&str> = plan["skipped"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(
+        plan["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["name"] != "deploy")
+    );
+    let skipped: Vec<&str> = plan["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(skipped, ["deploy"]);
 }
 
@@ -105,13 +135,22 @@ fn rule_36_defaults_and_rule_180_expanded_variables_reach_each_job() {
 #[test]
 fn rule_123_jobs_without_rules_are_not_in_merge_request_pipelines() {
     let plan = plan_json(&repo(), &["--pipeline-source", "merge_request_event"]);
-    assert!(plan["jobs"].as_array().unwrap().iter().all(|j| j["name"] != "build"));
+    assert!(
+        plan["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["name"] != "build")
+    );
 }
 
 #[test]
 fn rule_182_command_line_variables_win() {
     let plan = plan_json(&repo(), &["--var", "APP=override"]);
-    assert_eq!(job(&plan, "build")["variables"]["GREETING"], "hi from override");
+    assert_eq!(
+        job(&plan, "build")["variables"]["GREETING"],
+        "hi from override"
+    );
 }
 
 #[test]

@@ -46,7 +46,10 @@ fn find_project_root() -> Result<PathBuf, RunnerError> {
 pub(crate) fn report_load_error(err: LoadError) -> Result<i32, RunnerError> {
     match err {
         LoadError::Unreadable { path, source } => Err(RunnerError::Read { path, source }),
-        LoadError::Invalid(LoadFailure { sources, diagnostics }) => {
+        LoadError::Invalid(LoadFailure {
+            sources,
+            diagnostics,
+        }) => {
             print_diagnostics(&sources, &diagnostics);
             Ok(crate::errors::exit::INVALID_CONFIG)
         }
@@ -73,7 +76,10 @@ pub(crate) fn stdout_colored() -> bool {
 
 /// The closest of `names` to `wanted`, for "did you mean" hints: the one
 /// with the smallest edit distance, if it is close enough to be a typo.
-pub(crate) fn nearest<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    wanted: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (wanted.chars().count() / 3).max(2);
     names
         .into_iter()
