@@ -25,7 +25,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// The pipeline file, relative to the repository root unless absolute.
-    #[arg(long, short = 'f', value_name = "PATH", default_value = ".gitlab-ci.yml")]
+    #[arg(
+        long,
+        short = 'f',
+        value_name = "PATH",
+        default_value = ".gitlab-ci.yml"
+    )]
     pub file: PathBuf,
     /// The repository the pipeline belongs to (default: the git repository
     /// around the current directory).
@@ -35,6 +40,10 @@ pub struct ConfigArgs {
     /// includes; never touch the network.
     #[arg(long)]
     pub offline: bool,
+    /// A value for one of the root file's `spec:inputs`, typed as YAML
+    /// types it (`3`, `true`, `[a, b]`). Repeatable.
+    #[arg(long = "input", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub inputs: Vec<(String, String)>,
 }
 
 /// What the pipeline is evaluated for: the variables and ref GitLab would
@@ -59,6 +68,12 @@ pub struct PipelineContextArgs {
 pub struct LintArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Check a file meant to be included (a template or component) on its
+    /// own: what it leaves to the including file (`extends` parents,
+    /// `!reference` targets, stages, needed jobs, required inputs) is not
+    /// reported.
+    #[arg(long)]
+    pub fragment: bool,
     #[command(flatten)]
     pub context: PipelineContextArgs,
 }
@@ -75,6 +90,10 @@ pub struct PlanArgs {
     /// Explain step by step why JOB is in the pipeline or not.
     #[arg(long, value_name = "JOB")]
     pub why: Option<String>,
+    /// Compare `changes` with this ref instead of the automatic base (see
+    /// the README).
+    #[arg(long, value_name = "REF")]
+    pub changes_base: Option<String>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -21,7 +21,10 @@ pub enum RunnerError {
     #[error("{0}")]
     Usage(String),
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

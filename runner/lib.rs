@@ -3,6 +3,8 @@
 //! The library holds everything the `runner` binary does, so the
 //! integration tests and benchmarks can drive the same code.
 
+pub mod archive;
 pub mod ci;
 pub mod cli;
+pub mod commands;
 pub mod errors;

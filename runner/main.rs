@@ -1,7 +1,22 @@
 use clap::Parser;
 
-use runner::cli::Cli;
+use runner::cli::{Cli, Command};
+use runner::commands;
 
 fn main() {
-    let _cli = Cli::parse();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint(args) => commands::lint::run(&args),
+        Command::Plan(_) => Err(runner::errors::RunnerError::Other(
+            "plan: not assembled yet".into(),
+        )),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code);
 }

@@ -1,3 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod support;
+
+mod cli_lint;
+mod cli_plan;
+mod corpus;

@@ -3,3 +3,24 @@
 //! This crate knows nothing of `.gitlab-ci.yml` or of the GitLab API: the
 //! runner turns a job into scripts, and an executor runs each one in its
 //! environment and reports how it ended.
+//!
+//! - [`Executor`] is the contract: `prepare`, `run_step` per stage script,
+//!   `cleanup`. [`AnyExecutor`] dispatches over the executors that exist.
+//! - [`shell`] runs scripts on the runner's own host (Linux).
+//! - `conformance` (cargo feature `conformance`) is the behaviour suite that
+//!   every executor must pass.
+
+#![warn(missing_docs)]
+
+mod any;
+mod contract;
+mod error;
+pub mod shell;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use any::{AnyExecutor, AnyPrepared};
+pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
+pub use error::ExecutorError;
+pub use tokio_util::sync::CancellationToken;

@@ -15,6 +15,19 @@ pub enum DiagnosticKind {
     Config,
     /// An `include` that could not be fetched or read.
     IncludeUnreachable,
+    /// An `include` that points at a file (or ref) that does not exist.
+    /// Like an unreachable one, it is reported alone.
+    IncludeMissing,
+}
+
+impl DiagnosticKind {
+    /// True for both ways an include can fail to resolve.
+    pub fn is_unresolved_include(self) -> bool {
+        matches!(
+            self,
+            DiagnosticKind::IncludeUnreachable | DiagnosticKind::IncludeMissing
+        )
+    }
 }
 
 /// A problem with a configuration. The message uses GitLab's own wording
@@ -46,6 +59,14 @@ impl Diagnostic {
     pub fn include_unreachable(span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             kind: DiagnosticKind::IncludeUnreachable,
+            message: message.into(),
+            span,
+        }
+    }
+
+    pub fn include_missing(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            kind: DiagnosticKind::IncludeMissing,
             message: message.into(),
             span,
         }

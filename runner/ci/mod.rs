@@ -3,10 +3,14 @@
 pub mod compose;
 pub mod diag;
 pub mod expr;
+pub(crate) mod fragment;
 pub mod include;
+pub mod load;
 pub mod merge;
 pub mod model;
 pub mod plan;
+#[cfg(test)]
+mod robustness_tests;
 pub mod source;
 pub mod variables;
 pub mod yaml;

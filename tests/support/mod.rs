@@ -42,8 +42,16 @@ impl TempRepo {
 
     /// Runs git in the repository and returns its standard output.
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git").args(args).current_dir(self.path()).output().expect("git runs");
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -59,7 +67,10 @@ pub fn runner(dir: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("runner").expect("runner binary");
     cmd.current_dir(dir);
     // Outside the repository, so the cache never shows up as a change.
-    cmd.env("RUNNER_CACHE_DIR", std::env::temp_dir().join("runner-test-cache"));
+    cmd.env(
+        "RUNNER_CACHE_DIR",
+        std::env::temp_dir().join("runner-test-cache"),
+    );
     cmd.env("NO_COLOR", "1");
     cmd
 }

@@ -43,6 +43,9 @@ pub struct IncludeContext {
     /// Values for the root file's own `spec:inputs` (inputs not given take
     /// their defaults).
     pub root_inputs: BTreeMap<String, Node>,
+    /// Give the root file's required inputs stand-in values when none are
+    /// given, to check a template on its own.
+    pub placeholder_inputs: bool,
     /// Paths changed by the pipeline's commits, for `include:rules:changes`.
     /// `None` means unknown, and GitLab then treats `changes` as true.
     pub changed_paths: Option<Vec<String>>,
@@ -74,6 +77,7 @@ impl IncludeContext {
             offline: false,
             conditions: None,
             root_inputs: BTreeMap::new(),
+            placeholder_inputs: false,
             changed_paths: None,
             template_base_url: TEMPLATE_BASE_URL.to_string(),
             max_includes: MAX_INCLUDES,

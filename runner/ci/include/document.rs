@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::inputs::{parse_header, resolve};
+use super::inputs::{parse_header, placeholder_values, resolve};
 use super::interpolate::{Scope, interpolate};
 use super::project::ComponentInfo;
 use crate::ci::diag::Diagnostic;
@@ -23,6 +23,9 @@ pub(crate) struct Use<'a> {
     pub component: Option<&'a ComponentInfo>,
     /// The variables `expand_vars` may use.
     pub variables: &'a BTreeMap<String, String>,
+    /// Give required inputs that have no value a stand-in instead of
+    /// failing (checking a template on its own).
+    pub placeholders: bool,
 }
 
 /// Parses `text` (registered as `source`), checks its header and inputs,
@@ -69,7 +72,12 @@ pub(crate) fn load_document(
                 message: prefix(&d.message),
                 ..d
             })?;
-            let inputs = resolve(&spec.inputs, how.given).map_err(|errors| {
+            let stand_ins = if how.placeholders {
+                placeholder_values(&spec.inputs, how.given)
+            } else {
+                Vec::new()
+            };
+            let inputs = resolve(&spec.inputs, how.given, stand_ins).map_err(|errors| {
                 let span = if how.label.is_some() {
                     how.span
                 } else {
@@ -138,6 +146,7 @@ mod tests {
             span: Span::new(SourceId(1), 9, 3),
             component: None,
             variables: &variables,
+            placeholders: false,
         };
         load_document(text, SourceId(2), &how)
     }

@@ -238,9 +238,12 @@ fn parse_input(
 
 /// The given input values checked against the header, with defaults
 /// filled in. Errors are GitLab's input messages in GitLab's order.
+/// `stand_ins` are values for inputs nobody gave (see
+/// [`placeholder_values`]); they are taken as they are, unchecked.
 pub(crate) fn resolve(
     specs: &[InputSpec],
     given: &[(String, Node)],
+    stand_ins: Vec<(String, Node)>,
 ) -> Result<BTreeMap<String, Node>, Vec<String>> {
     let mut errors = Vec::new();
     let unknown: Vec<&str> = given
@@ -253,6 +256,10 @@ pub(crate) fn resolve(
     }
     let mut values = BTreeMap::new();
     for spec in specs {
+        if let Some((_, value)) = stand_ins.iter().find(|(name, _)| *name == spec.name) {
+            values.insert(spec.name.clone(), value.clone());
+            continue;
+        }
         let value = given.iter().find(|(k, _)| *k == spec.name).map(|(_, v)| v);
         let before = errors.len();
         check_input(spec, value.filter(|v| !v.is_null()), &mut errors);
@@ -270,6 +277,32 @@ pub(crate) fn resolve(
     } else {
         Err(errors)
     }
+}
+
+/// Stand-in values for required inputs that were not given, used when a
+/// template is checked on its own (`runner lint --fragment`): the first of
+/// its `options`, else a plain value of its type. The string stand-in is
+/// the input's own name, which reads well where it ends up (job names,
+/// stages).
+pub(crate) fn placeholder_values(
+    specs: &[InputSpec],
+    given: &[(String, Node)],
+) -> Vec<(String, Node)> {
+    let span = Span::synthetic();
+    specs
+        .iter()
+        .filter(|spec| spec.default.is_none() && !given.iter().any(|(k, _)| *k == spec.name))
+        .map(|spec| {
+            let value = match (&spec.options, spec.ty) {
+                (Some(options), _) if !options.is_empty() => options[0].clone(),
+                (_, InputType::String) => Node::string(spec.name.clone(), span),
+                (_, InputType::Number) => Node::new(Value::Int(0), span),
+                (_, InputType::Boolean) => Node::new(Value::Bool(false), span),
+                (_, InputType::Array) => Node::seq(Vec::new(), span),
+            };
+            (spec.name.clone(), value)
+        })
+        .collect()
 }
 
 /// GitLab's order: required first (and stop), then the default's type,
@@ -375,7 +408,7 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default();
-        resolve(&h.inputs, &given)
+        resolve(&h.inputs, &given, Vec::new())
     }
 
     #[test]

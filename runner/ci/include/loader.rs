@@ -16,7 +16,7 @@ use super::entry::{self, IncludeFile, Target};
 use super::local::match_wildcard;
 use super::resolve::{Origin, fetch, file_list};
 use super::rules::{RuleEnv, include_passes};
-use crate::ci::diag::{Diagnostic, DiagnosticKind, Diagnostics};
+use crate::ci::diag::{Diagnostic, Diagnostics};
 use crate::ci::merge::deep_merge;
 use crate::ci::source::{SourceId, Sources, Span};
 use crate::ci::yaml::{Mapping, Node, Value};
@@ -45,7 +45,7 @@ pub fn load_config(
     let unreachable: Vec<Diagnostic> = loader
         .diags
         .iter()
-        .filter(|d| d.kind == DiagnosticKind::IncludeUnreachable)
+        .filter(|d| d.kind.is_unresolved_include())
         .cloned()
         .collect();
     if !unreachable.is_empty() {
@@ -100,6 +100,7 @@ impl Loader<'_> {
             span: Span::new(root, 1, 1),
             component: None,
             variables: &ctx.variables,
+            placeholders: ctx.placeholder_inputs,
         };
         let content = match load_document(&text, root, &how) {
             Ok(content) => content,
@@ -289,6 +290,7 @@ impl Loader<'_> {
             span: file.span,
             component: loaded.component.as_ref(),
             variables,
+            placeholders: false,
         };
         let content = match load_document(&loaded.text, source, &how) {
             Ok(content) => content,
@@ -311,6 +313,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::ci::diag::DiagnosticKind;
     use crate::ci::include::MAX_INCLUDES;
     use crate::ci::include::fetch::{cache_path, cache_write};
     use crate::ci::include::project::{seed_component_cache, seed_project_cache};
@@ -450,7 +453,7 @@ mod tests {
         let errors = result.unwrap_err();
         assert_eq!(errors.len(), 1);
         let error = &errors.0[0];
-        assert_eq!(error.kind, DiagnosticKind::Config);
+        assert_eq!(error.kind, DiagnosticKind::IncludeMissing);
         assert_eq!(error.message, "Local file `ci/nope.yml` does not exist!");
         assert_eq!(sources.location(error.span), ".gitlab-ci.yml:3:5");
     }
@@ -558,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn only_unreachable_includes_are_reported_when_there_are_any() {
+    fn only_unresolved_includes_are_reported_when_there_are_any() {
         let errors = load(&[(
             ".gitlab-ci.yml",
             "include:\n  - missing.yml\n  - https://example.com/ci/a.yml\n  - template: Jobs/Build.gitlab-ci.yml\n",
@@ -568,15 +571,12 @@ mod tests {
         assert_eq!(
             messages,
             [
+                "Local file `missing.yml` does not exist!",
                 "Remote file `https://example.com/ci/a.yml` could not be fetched because it is not in the cache and the run is offline!",
                 "Template file `Jobs/Build.gitlab-ci.yml` could not be fetched: it is not in the cache and the run is offline",
             ]
         );
-        assert!(
-            errors
-                .iter()
-                .all(|d| d.kind == DiagnosticKind::IncludeUnreachable)
-        );
+        assert!(errors.iter().all(|d| d.kind.is_unresolved_include()));
     }
 
     #[test]

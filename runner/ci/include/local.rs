@@ -17,7 +17,8 @@ pub(crate) fn read_local(project_dir: &Path, path: &str, span: Span) -> Result<S
             format!("Included file `{path}` does not have YAML extension!"),
         ));
     }
-    let missing = || Diagnostic::config(span, format!("Local file `{path}` does not exist!"));
+    let missing =
+        || Diagnostic::include_missing(span, format!("Local file `{path}` does not exist!"));
     // A repository path cannot climb out of the repository.
     let relative = Path::new(path);
     if relative

@@ -77,11 +77,11 @@ pub(crate) fn fetch_project(
             text: blob.text,
             repo: repo.clone(),
         }),
-        Ok(None) => Err(Diagnostic::config(
+        Ok(None) => Err(Diagnostic::include_missing(
             span,
             format!("Project `{project}` file `{file}` does not exist!"),
         )),
-        Err(Miss::Fetch(FetchError::RefNotFound)) => Err(Diagnostic::config(
+        Err(Miss::Fetch(FetchError::RefNotFound)) => Err(Diagnostic::include_missing(
             span,
             format!("Project `{project}` reference `{git_ref}` does not exist!"),
         )),
@@ -109,7 +109,7 @@ pub(crate) fn fetch_repo_local(
             text: blob.text,
             repo: repo.clone(),
         }),
-        Ok(None) | Err(Miss::Fetch(FetchError::RefNotFound)) => Err(Diagnostic::config(
+        Ok(None) | Err(Miss::Fetch(FetchError::RefNotFound)) => Err(Diagnostic::include_missing(
             span,
             format!("Local file `{path}` does not exist!"),
         )),
@@ -580,18 +580,18 @@ mod tests {
     }
 
     #[test]
-    fn missing_project_files_and_refs_are_config_errors_and_missing_projects_unreachable() {
+    fn missing_project_files_and_refs_are_missing_includes_and_missing_projects_unreachable() {
         let root = tempfile::tempdir().unwrap();
         let server = publish(root.path(), &[(&[("a.yml", "a: 1\n")], None)]);
         let ctx = context(root.path(), &server);
         let err = fetch_project(&ctx, "group/proj", "main", "nope.yml", span(), T).unwrap_err();
-        assert_eq!(err.kind, DiagnosticKind::Config);
+        assert_eq!(err.kind, DiagnosticKind::IncludeMissing);
         assert_eq!(
             err.message,
             "Project `group/proj` file `nope.yml` does not exist!"
         );
         let err = fetch_project(&ctx, "group/proj", "nope", "a.yml", span(), T).unwrap_err();
-        assert_eq!(err.kind, DiagnosticKind::Config);
+        assert_eq!(err.kind, DiagnosticKind::IncludeMissing);
         assert_eq!(
             err.message,
             "Project `group/proj` reference `nope` does not exist!"

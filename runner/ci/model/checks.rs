@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::decode::Decoder;
 use super::job::Job;
 use super::needs::{Need, NeedTarget};
-use super::parallel::matrix_job_name;
+use super::parallel::{Parallel, matrix_job_name, substitute_matrix_expressions};
 use super::pipeline::Pipeline;
 use super::trigger::Trigger;
 use crate::ci::diag::Diagnostic;
@@ -22,12 +22,17 @@ use crate::ci::source::Span;
 /// (rule 15).
 const MAX_NEED_NAME_LENGTH: usize = 128;
 
+/// A generated matrix job: its name and its matrix variables.
+type MatrixInstance = (String, Vec<(String, String)>);
+
 struct Normalized<'p> {
     stages: &'p [String],
     /// Every job name after `parallel` expansion, with its stage index.
     stage_of: HashMap<String, Option<usize>>,
     /// The generated names of each `parallel` job.
     expanded: HashMap<&'p str, Vec<String>>,
+    /// The matrix variables of each generated matrix job, per job.
+    matrix_instances: HashMap<&'p str, Vec<MatrixInstance>>,
 }
 
 impl Normalized<'_> {
@@ -39,8 +44,9 @@ impl Normalized<'_> {
     }
 
     /// The names a need points at: all of a parallel job's jobs, or the
-    /// matrix jobs that `needs:parallel:matrix` selects.
-    fn need_names(&self, need: &Need) -> Vec<(String, bool)> {
+    /// matrix jobs that `needs:parallel:matrix` selects, with `$[[ matrix.ID ]]`
+    /// taken from the needing job's own matrix variables `own`.
+    fn need_names(&self, need: &Need, own: &[(String, String)]) -> Vec<(String, bool)> {
         let NeedTarget::Job { job, matrix } = &need.target else {
             return Vec::new();
         };
@@ -48,11 +54,45 @@ impl Normalized<'_> {
             Some(entries) => entries
                 .iter()
                 .flat_map(|e| e.combinations())
-                .map(|combo| matrix_job_name(job, &combo))
+                .flat_map(|combo| {
+                    let combo: Vec<(String, String)> = combo
+                        .into_iter()
+                        .map(|(k, v)| (k, substitute_matrix_expressions(&v, own)))
+                        .collect();
+                    self.select_matrix_jobs(job, &combo)
+                })
                 .collect(),
             None => self.names(job),
         };
         names.into_iter().map(|n| (n, need.optional)).collect()
+    }
+}
+
+impl Normalized<'_> {
+    /// The matrix jobs of `job` that one `needs:parallel:matrix` combination
+    /// names. Naming every variable gives the one job with those values, in
+    /// the needed job's order (rule 150). Naming only some of them selects
+    /// every job whose values match those given. When nothing matches, the
+    /// generated name is returned so it is reported as undefined.
+    fn select_matrix_jobs(&self, job: &str, combo: &[(String, String)]) -> Vec<String> {
+        let exact = matrix_job_name(job, combo);
+        let Some(instances) = self.matrix_instances.get(job) else {
+            return vec![exact];
+        };
+        let names_every_variable = instances.iter().any(|(_, vars)| vars.len() == combo.len());
+        if names_every_variable {
+            return vec![exact];
+        }
+        let selected: Vec<String> = instances
+            .iter()
+            .filter(|(_, vars)| combo.iter().all(|pair| vars.contains(pair)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if selected.is_empty() {
+            vec![exact]
+        } else {
+            selected
+        }
     }
 }
 
@@ -63,6 +103,7 @@ pub(crate) fn check_pipeline(d: &mut Decoder, pipeline: &Pipeline) {
         stages: &pipeline.stages,
         stage_of: HashMap::new(),
         expanded: HashMap::new(),
+        matrix_instances: HashMap::new(),
     };
     for job in &pipeline.jobs {
         let names = match &job.parallel {
@@ -72,23 +113,39 @@ pub(crate) fn check_pipeline(d: &mut Decoder, pipeline: &Pipeline) {
         for name in &names {
             norm.stage_of.insert(name.clone(), stage_index(&job.stage));
         }
+        if let Some(parallel @ Parallel::Matrix(_)) = &job.parallel {
+            norm.matrix_instances
+                .insert(&job.name, parallel.instances(&job.name));
+        }
         if job.parallel.is_some() {
             norm.expanded.insert(&job.name, names);
         }
     }
     let mut graph: Vec<(String, Vec<String>)> = Vec::new();
     for job in &pipeline.jobs {
-        let first = norm.names(&job.name).remove(0);
-        check_job(d, &norm, job, &first);
-        let needed: Vec<String> = job
-            .needs
-            .iter()
-            .flatten()
-            .flat_map(|n| norm.need_names(n))
-            .map(|(n, _)| n)
-            .collect();
-        for name in norm.names(&job.name) {
-            graph.push((name, needed.clone()));
+        let instances = match &job.parallel {
+            Some(p) => p.instances(&job.name),
+            None => vec![(job.name.clone(), Vec::new())],
+        };
+        // Every instance is checked, since matrix expressions in `needs`
+        // differ per instance; a job's errors are reported once, for the
+        // first instance that has any.
+        for (name, own) in &instances {
+            let before = d.diags.len();
+            check_job(d, &norm, job, name, own);
+            if d.diags.len() > before {
+                break;
+            }
+        }
+        for (name, own) in instances {
+            let needed: Vec<String> = job
+                .needs
+                .iter()
+                .flatten()
+                .flat_map(|n| norm.need_names(n, &own))
+                .map(|(n, _)| n)
+                .collect();
+            graph.push((name, needed));
         }
     }
     if let Some(message) = find_cycle(&graph) {
@@ -100,7 +157,13 @@ pub(crate) fn check_pipeline(d: &mut Decoder, pipeline: &Pipeline) {
     }
 }
 
-fn check_job(d: &mut Decoder, norm: &Normalized, job: &Job, name: &str) {
+fn check_job(
+    d: &mut Decoder,
+    norm: &Normalized,
+    job: &Job,
+    name: &str,
+    matrix_vars: &[(String, String)],
+) {
     let mut report = |span: Span, msg: String| d.diags.push(Diagnostic::config(span, msg));
     let own = norm.stage_of.get(name).copied().flatten();
     if own.is_none() {
@@ -144,7 +207,7 @@ fn check_job(d: &mut Decoder, norm: &Normalized, job: &Job, name: &str) {
         let mut seen: Vec<String> = Vec::new();
         let mut duplicated: Vec<String> = Vec::new();
         for need in needs {
-            for (dep, optional) in norm.need_names(need) {
+            for (dep, optional) in norm.need_names(need, matrix_vars) {
                 check(&dep, "need", optional, need.span);
                 if seen.contains(&dep) {
                     if !duplicated.contains(&dep) {

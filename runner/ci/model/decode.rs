@@ -9,21 +9,36 @@ use crate::ci::yaml::{Mapping, Node, Value};
 #[derive(Default)]
 pub(crate) struct Decoder {
     pub diags: Diagnostics,
+    /// Whether messages are lowercased, as GitLab's entry validator
+    /// lowercases every message it reports (a job named `Build` is
+    /// reported as `jobs:build`). The pipeline decoder turns it on; a
+    /// keyword decoder tested alone keeps the case it was given.
+    lowercase: bool,
 }
 
 impl Decoder {
+    /// A decoder that keeps the case of its messages, for testing one
+    /// keyword decoder alone.
+    #[cfg(test)]
     pub fn new() -> Decoder {
         Decoder::default()
     }
 
-    /// Records `<path> <message>` at the node's position, lowercased as
-    /// GitLab's entry validator lowercases every message it reports (a job
-    /// named `Build` is reported as `jobs:build`).
+    /// A decoder that words messages exactly as GitLab reports them.
+    pub fn lowercasing() -> Decoder {
+        Decoder {
+            diags: Diagnostics::default(),
+            lowercase: true,
+        }
+    }
+
+    /// Records `<path> <message>` at the node's position.
     pub fn error(&mut self, node: &Node, path: &str, message: impl std::fmt::Display) {
-        self.diags.push(Diagnostic::config(
-            node.span,
-            format!("{path} {message}").to_lowercase(),
-        ));
+        let mut text = format!("{path} {message}");
+        if self.lowercase {
+            text = text.to_lowercase();
+        }
+        self.diags.push(Diagnostic::config(node.span, text));
     }
 
     /// Records `<path> <message>` as written. GitLab's messages for a value
@@ -91,32 +106,6 @@ impl Decoder {
         }
     }
 
-    pub fn integer(&mut self, node: &Node, path: &str) -> Option<i64> {
-        match node.value {
-            Value::Int(i) => Some(i),
-            _ => {
-                self.error(node, path, "config should be an integer");
-                None
-            }
-        }
-    }
-
-    /// A string that must be one of `allowed`:
-    /// `<path> config should be one of: a, b`.
-    pub fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
-        match node.as_str() {
-            Some(s) if allowed.contains(&s) => Some(s.to_string()),
-            _ => {
-                self.error(
-                    node,
-                    path,
-                    format!("config should be one of: {}", allowed.join(", ")),
-                );
-                None
-            }
-        }
-    }
-
     /// An array of strings: `<path> config should be an array of strings`.
     pub fn array_of_strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         let items = node
@@ -131,32 +120,6 @@ impl Decoder {
             ),
             None => {
                 self.error(node, path, "config should be an array of strings");
-                None
-            }
-        }
-    }
-
-    /// A string or an array of strings, as a list.
-    pub fn string_or_array_of_strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
-        if let Some(s) = node.as_str() {
-            return Some(vec![s.to_string()]);
-        }
-        let items = node
-            .as_seq()
-            .filter(|items| items.iter().all(|i| i.as_str().is_some()));
-        match items {
-            Some(items) => Some(
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(String::from))
-                    .collect(),
-            ),
-            None => {
-                self.error(
-                    node,
-                    path,
-                    "config should be a string or an array of strings",
-                );
                 None
             }
         }

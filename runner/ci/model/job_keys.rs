@@ -1,8 +1,8 @@
 //! The keywords that only regular jobs, or only trigger jobs, accept.
 
 use super::decode::{Decoder, flatten_strings};
-use super::job::{DastConfiguration, Inherit, InheritKeys, Job};
-use super::judge::{array_of_strings, attr_error, is_blank, to_s};
+use super::job::{DastConfiguration, Job};
+use super::judge::{attr_error, compiles_as_re2, is_blank, slash_regex};
 use super::needs::{
     NeedTarget, NeedType, check_dependencies_in_needs, decode_dependencies, decode_needs,
 };
@@ -13,28 +13,12 @@ use super::when::{
     decode_retry, decode_timeout,
 };
 use super::{artifacts, cache, extras, image, release};
-use crate::ci::yaml::{Mapping, Node, Value};
+use crate::ci::yaml::{Mapping, Node};
 
 /// How deep `!reference` may nest script lists (rule 165).
 const MAX_SCRIPT_NESTING: usize = 10;
 /// A job may have fewer than this many tags (rule 243).
 const TAGS_LIMIT: usize = 50;
-/// The `default:` keywords `inherit:default` may list (rule 30).
-pub(crate) const DEFAULT_KEYS: &[&str] = &[
-    "after_script",
-    "artifacts",
-    "before_script",
-    "cache",
-    "hooks",
-    "id_tokens",
-    "identity",
-    "image",
-    "interruptible",
-    "retry",
-    "services",
-    "tags",
-    "timeout",
-];
 
 /// Regular job keywords (rules 168, 129-138, 239-254).
 pub(crate) fn decode_build_keys(
@@ -147,14 +131,7 @@ fn decode_pages_keys(d: &mut Decoder, map: &Mapping, path: &str, job: &mut Job) 
     let pages_job = pages.is_some_and(|p| !is_blank(p))
         || (job.name == "pages" && pages.and_then(Node::as_bool) != Some(false));
     if let Some(publish) = map.get("publish").filter(|n| !n.is_null()) {
-        job.publish = publish.as_str().map(String::from);
-        if job.publish.is_none() {
-            d.error(
-                publish,
-                &format!("{path}:publish"),
-                "config should be a string",
-            );
-        }
+        job.publish = d.string(publish, &format!("{path}:publish"));
         if !pages_job {
             attr_error(
                 d,
@@ -275,8 +252,7 @@ fn is_run_step(node: &Node) -> bool {
 }
 
 fn decode_tags(d: &mut Decoder, node: &Node, path: &str) -> Vec<String> {
-    let Some(tags) = array_of_strings(node) else {
-        d.error(node, path, "config should be an array of strings");
+    let Some(tags) = d.array_of_strings(node, path) else {
         return Vec::new();
     };
     if tags.len() >= TAGS_LIMIT {
@@ -289,7 +265,10 @@ fn decode_tags(d: &mut Decoder, node: &Node, path: &str) -> Vec<String> {
 /// `coverage`: a `/regex/` in RE2 syntax (rule 244).
 fn decode_coverage(d: &mut Decoder, node: &Node, path: &str) -> Option<String> {
     let text = node.as_str();
-    if text.is_some_and(is_valid_slash_regex) {
+    if text
+        .and_then(slash_regex)
+        .is_some_and(|(p, f)| compiles_as_re2(p, f))
+    {
         return text.map(String::from);
     }
     d.error(
@@ -298,27 +277,6 @@ fn decode_coverage(d: &mut Decoder, node: &Node, path: &str) -> Option<String> {
         "config must be a regular expression with re2 syntax",
     );
     None
-}
-
-/// `/pattern/flags` with flags from `ismU`, the pattern valid for RE2.
-pub(crate) fn is_valid_slash_regex(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('/') else {
-        return false;
-    };
-    let Some(end) = rest.rfind('/') else {
-        return false;
-    };
-    let (pattern, flags) = (&rest[..end], &rest[end + 1..]);
-    if !flags.chars().all(|c| "ismU".contains(c)) {
-        return false;
-    }
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(flags.contains('i'))
-        .multi_line(flags.contains('m'))
-        .dot_matches_new_line(flags.contains('s'))
-        .swap_greed(flags.contains('U'))
-        .build()
-        .is_ok()
 }
 
 fn decode_dast(d: &mut Decoder, node: &Node, path: &str) -> Option<DastConfiguration> {
@@ -338,61 +296,4 @@ fn decode_dast(d: &mut Decoder, node: &Node, path: &str) -> Option<DastConfigura
         site_profile: text("site_profile"),
         scanner_profile: text("scanner_profile"),
     })
-}
-
-/// `inherit:` at `path` (rules 32-33).
-pub(crate) fn decode_inherit(d: &mut Decoder, node: &Node, path: &str) -> Inherit {
-    let mut inherit = Inherit::default();
-    let Some(map) = node.as_map() else {
-        d.error(node, path, "config should be a hash");
-        return inherit;
-    };
-    d.unknown_keys(map, path, &["default", "variables"]);
-    if let Some(value) = map.get("default").filter(|n| !n.is_null()) {
-        let p = format!("{path}:default");
-        if let Some(keys) = inherit_keys(d, value, &p, Some(DEFAULT_KEYS)) {
-            inherit.default = keys;
-        }
-    }
-    if let Some(value) = map.get("variables").filter(|n| !n.is_null()) {
-        let p = format!("{path}:variables");
-        if let Some(keys) = inherit_keys(d, value, &p, None) {
-            inherit.variables = keys;
-        }
-    }
-    inherit
-}
-
-/// `true`, `false` or a list of names, each one of `allowed` if given.
-fn inherit_keys(
-    d: &mut Decoder,
-    node: &Node,
-    path: &str,
-    allowed: Option<&[&str]>,
-) -> Option<InheritKeys> {
-    let items = match &node.value {
-        Value::Bool(b) => return Some(InheritKeys::All(*b)),
-        Value::Seq(items) => items,
-        _ => {
-            d.error_raw(node, path, "should be a bool or array of strings");
-            return None;
-        }
-    };
-    let list = array_of_strings(node);
-    if list.is_none() {
-        d.error(node, path, "config should be an array of strings");
-    }
-    if let Some(allowed) = allowed {
-        let unknown: Vec<String> = items
-            .iter()
-            .filter(|i| !i.as_str().is_some_and(|k| allowed.contains(&k)))
-            .map(to_s)
-            .collect();
-        if !unknown.is_empty() {
-            let msg = format!("config contains unknown values: {}", unknown.join(", "));
-            d.error(node, path, msg);
-            return None;
-        }
-    }
-    list.map(InheritKeys::Only)
 }

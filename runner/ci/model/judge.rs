@@ -37,6 +37,30 @@ pub(crate) fn array_of_strings(node: &Node) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Splits `/pattern/flags` (flags from `ismU`) into its pattern and
+/// flags: the form GitLab treats as a regular expression.
+pub(crate) fn slash_regex(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix('/')?;
+    let end = rest.rfind('/')?;
+    let (pattern, flags) = (&rest[..end], &rest[end + 1..]);
+    flags
+        .chars()
+        .all(|c| "ismU".contains(c))
+        .then_some((pattern, flags))
+}
+
+/// Whether a pattern compiles in RE2's syntax, which GitLab requires. The
+/// `regex` crate follows RE2 (no backreferences, no lookaround).
+pub(crate) fn compiles_as_re2(pattern: &str, flags: &str) -> bool {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(flags.contains('i'))
+        .multi_line(flags.contains('m'))
+        .dot_matches_new_line(flags.contains('s'))
+        .swap_greed(flags.contains('U'))
+        .build()
+        .is_ok()
+}
+
 /// Ruby's `blank?`: `nil`, `false`, empty or whitespace-only strings, and
 /// empty arrays and hashes.
 pub(crate) fn is_blank(node: &Node) -> bool {
@@ -199,7 +223,7 @@ mod tests {
 
     #[test]
     fn numericality_messages() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert_eq!(
             integer_in_range(&mut d, &doc("2"), "retry", "max", 0, 2),
             Some(2)
@@ -229,6 +253,16 @@ mod tests {
                 "retry max is not a number"
             ]
         );
+    }
+
+    #[test]
+    fn slash_regexes() {
+        assert_eq!(slash_regex("/^v\\d+$/i"), Some(("^v\\d+$", "i")));
+        assert_eq!(slash_regex("/a/b"), None);
+        assert_eq!(slash_regex("main"), None);
+        assert!(compiles_as_re2("^release/.*$", ""));
+        assert!(!compiles_as_re2("*invalid", ""));
+        assert!(!compiles_as_re2("(?=x)", ""));
     }
 
     #[test]

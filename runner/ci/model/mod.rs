@@ -3,24 +3,19 @@
 
 pub(crate) mod decode;
 
-// The keyword decoders below are called by the job model; until a caller
-// exists in this build they would all be reported as unused.
-#[allow(dead_code)]
 pub mod artifacts;
-#[allow(dead_code)]
 pub mod cache;
-#[allow(dead_code)]
 pub(crate) mod check;
 mod checks;
 #[cfg(test)]
 mod corpus;
+#[cfg(test)]
+mod corpus_tests;
 pub mod duration;
-#[allow(dead_code)]
 pub mod environment;
-#[allow(dead_code)]
 pub mod extras;
-#[allow(dead_code)]
 pub mod image;
+pub mod inherit;
 pub mod job;
 mod job_keys;
 mod judge;
@@ -29,21 +24,22 @@ mod numerize;
 pub mod only_except;
 pub mod parallel;
 pub mod pipeline;
-#[allow(dead_code)]
 pub mod release;
 pub mod rules;
-#[allow(dead_code)]
 mod secrets;
 pub mod trigger;
 pub mod variables;
 pub mod when;
+pub mod workflow;
 
-pub use job::{DastConfiguration, Inherit, InheritKeys, Job, JobKind};
+pub use inherit::{Inherit, InheritKeys};
+pub use job::{DastConfiguration, Job, JobKind};
 pub use needs::{Need, NeedTarget};
 pub use only_except::OnlyExcept;
 pub use parallel::{MatrixEntry, Parallel};
-pub use pipeline::{Pipeline, decode_pipeline};
-pub use rules::{AutoCancel, Changes, Exists, Rule, Workflow};
+pub use pipeline::{Pipeline, decode_fragment, decode_pipeline};
+pub use rules::{AutoCancel, Changes, Exists, Rule};
 pub use trigger::{Forward, Trigger, TriggerInclude};
 pub use variables::VariableDef;
 pub use when::{AllowFailure, Retry, When};
+pub use workflow::Workflow;

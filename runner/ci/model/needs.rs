@@ -322,7 +322,7 @@ mod tests {
     const JOB: &[NeedType] = &[NeedType::Job, NeedType::CrossDependency];
 
     fn decode(text: &str, allowed: &[NeedType]) -> (Option<Vec<Need>>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let needs = decode_needs(&mut d, &doc(text), "jobs:a:needs", allowed);
         (needs, d.diags.iter().map(|d| d.message.clone()).collect())
     }
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn rule_151_dependencies_must_be_needed() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let (needs, _) = decode("[build1, build2]", JOB);
         let deps = vec!["build1".to_string(), "build3".to_string()];
         check_dependencies_in_needs(&mut d, &doc("x"), "jobs:test1", &deps, &needs.unwrap());
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn rule_153_dependencies_are_strings() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert!(decode_dependencies(&mut d, &doc("deploy"), "jobs:test1").is_none());
         assert_eq!(
             d.diags.0[0].message,

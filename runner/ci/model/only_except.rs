@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::decode::Decoder;
-use super::judge::{array_of_strings, attr_error, is_blank, to_s};
+use super::judge::{array_of_strings, attr_error, compiles_as_re2, is_blank, slash_regex, to_s};
+use crate::ci::expr::{Expr, INVALID_EXPRESSION_SYNTAX};
 use crate::ci::yaml::{Node, Value};
 
 /// One `only:` or `except:` policy.
@@ -33,10 +34,18 @@ impl OnlyExcept {
 
 const REFS_MESSAGE: &str = "should be an array of strings or regular expressions using re2 syntax";
 
+/// Refs are strings; those written `/.../` must be valid RE2 regexes.
+fn refs(node: &Node) -> Option<Vec<String>> {
+    let refs = array_of_strings(node)?;
+    refs.iter()
+        .all(|r| slash_regex(r).is_none_or(|(p, f)| compiles_as_re2(p, f)))
+        .then_some(refs)
+}
+
 /// Decodes `only` or `except` at `path`: a list of refs or a hash.
 pub(crate) fn decode_only_except(d: &mut Decoder, node: &Node, path: &str) -> Option<OnlyExcept> {
     match &node.value {
-        Value::Seq(_) => match array_of_strings(node) {
+        Value::Seq(_) => match refs(node) {
             Some(refs) => Some(OnlyExcept {
                 refs: Some(refs),
                 ..OnlyExcept::default()
@@ -55,7 +64,7 @@ pub(crate) fn decode_only_except(d: &mut Decoder, node: &Node, path: &str) -> Op
             d.unknown_keys(map, path, &["refs", "kubernetes", "variables", "changes"]);
             let mut policy = OnlyExcept::default();
             if let Some(refs) = map.get("refs").filter(|n| !n.is_null()) {
-                policy.refs = array_of_strings(refs);
+                policy.refs = self::refs(refs);
                 if policy.refs.is_none() {
                     attr_error(d, refs, path, "refs", REFS_MESSAGE);
                 }
@@ -75,6 +84,14 @@ pub(crate) fn decode_only_except(d: &mut Decoder, node: &Node, path: &str) -> Op
                 let list = array_of_strings(value);
                 if list.is_none() {
                     attr_error(d, value, path, key, "should be an array of strings");
+                }
+                if key == "variables" {
+                    // Each statement that does not parse is reported.
+                    for statement in list.iter().flatten() {
+                        if Expr::parse(statement).is_err() {
+                            attr_error(d, value, path, key, INVALID_EXPRESSION_SYNTAX);
+                        }
+                    }
                 }
                 match key {
                     "variables" => policy.variables = list,
@@ -102,7 +119,7 @@ mod tests {
 
     fn decode(text: &str) -> (Option<OnlyExcept>, Vec<String>) {
         let node = parse_documents(text, SourceId(1)).unwrap().remove(0);
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let p = decode_only_except(&mut d, &node, "jobs:a:only");
         (p, d.diags.iter().map(|d| d.message.clone()).collect())
     }
@@ -138,10 +155,24 @@ mod tests {
             ["jobs:a:only config contains unknown keys: branches"]
         );
         assert_eq!(
+            decode("['/*invalid/']").1,
+            [
+                "jobs:a:only config should be an array of strings or regular expressions using re2 syntax"
+            ]
+        );
+        assert_eq!(
             decode("[main, 1]").1,
             [
                 "jobs:a:only config should be an array of strings or regular expressions using re2 syntax"
             ]
+        );
+    }
+
+    #[test]
+    fn rule_125_variables_are_expressions() {
+        assert_eq!(
+            decode("{variables: ['$A == \"x\"', '$B ==', '$C']}").1,
+            ["jobs:a:only variables invalid expression syntax"]
         );
     }
 

@@ -58,6 +58,21 @@ impl Parallel {
 
     /// The names of the jobs this makes from `job`: `job 1/3` for a count
     /// (rule 221), `job: [a, b]` for a matrix (rule 225).
+    /// Each job this produces: its name and its matrix variables (none for
+    /// `parallel: N`).
+    pub fn instances(&self, job: &str) -> Vec<(String, Vec<(String, String)>)> {
+        match self {
+            Parallel::Count(n) => (1..=*n)
+                .map(|i| (format!("{job} {i}/{n}"), Vec::new()))
+                .collect(),
+            Parallel::Matrix(entries) => entries
+                .iter()
+                .flat_map(MatrixEntry::combinations)
+                .map(|combo| (matrix_job_name(job, &combo), combo))
+                .collect(),
+        }
+    }
+
     pub fn job_names(&self, job: &str) -> Vec<String> {
         match self {
             Parallel::Count(n) => (1..=*n).map(|i| format!("{job} {i}/{n}")).collect(),
@@ -71,6 +86,35 @@ impl Parallel {
 }
 
 /// `job: [v1, v2]`, the name GitLab gives a matrix job.
+/// Replaces `$[[ matrix.ID ]]` (spaces inside the brackets allowed) with the
+/// value of the current job's matrix variable ID (rule 71). Expressions
+/// naming a variable the job does not have are left as written, so the
+/// need they sit in is reported as undefined.
+pub fn substitute_matrix_expressions(text: &str, vars: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("$[[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("]]") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let inner = after[..end].trim();
+        let value = inner
+            .strip_prefix("matrix.")
+            .and_then(|id| vars.iter().find(|(name, _)| name == id.trim()))
+            .map(|(_, value)| value.as_str());
+        match value {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 3 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn matrix_job_name(job: &str, combo: &[(String, String)]) -> String {
     let values: Vec<&str> = combo.iter().map(|(_, v)| v.as_str()).collect();
     format!("{job}: [{}]", values.join(", "))
@@ -210,7 +254,7 @@ mod tests {
     }
 
     fn decode(text: &str, allow_count: bool) -> (Option<Parallel>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let p = decode_parallel(&mut d, &doc(text), "jobs:a:parallel", allow_count);
         (p, d.diags.iter().map(|d| d.message.clone()).collect())
     }

@@ -5,11 +5,11 @@ use serde::Serialize;
 
 use super::checks::check_pipeline;
 use super::decode::{Decoder, flatten_strings};
+use super::inherit::DEFAULT_KEYS;
 use super::job::{Job, JobKind, decode_job};
-use super::job_keys::DEFAULT_KEYS;
 use super::judge::{bare_error, is_blank, to_s};
-use super::rules::{Workflow, decode_workflow};
 use super::variables::{VarScope, VariableDef, decode_variables};
+use super::workflow::{Workflow, decode_workflow};
 use super::{cache, image};
 use crate::ci::diag::Diagnostics;
 use crate::ci::yaml::{Node, Value};
@@ -99,7 +99,19 @@ fn classify(name: &str, value: &Node) -> TopLevel {
 /// `!reference` resolved, `default:` copied into the jobs). Every problem
 /// found is reported, each at the node it concerns.
 pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
-    let mut d = Decoder::new();
+    decode_with(root, false)
+}
+
+/// Decodes a configuration that is only part of a pipeline (a file meant
+/// to be included): every keyword is checked, but not what the including
+/// file may provide: at least one visible job, and the stages, `needs` and
+/// `dependencies` that name things defined elsewhere.
+pub fn decode_fragment(root: &Node) -> Result<Pipeline, Diagnostics> {
+    decode_with(root, true)
+}
+
+fn decode_with(root: &Node, fragment: bool) -> Result<Pipeline, Diagnostics> {
+    let mut d = Decoder::lowercasing();
     let Some(map) = root.as_map() else {
         bare_error(&mut d, root, "Invalid configuration format");
         return Err(d.diags);
@@ -148,7 +160,7 @@ pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
             }
         }
     }
-    if pipeline.jobs.is_empty() {
+    if pipeline.jobs.is_empty() && !fragment {
         d.error(
             root,
             "jobs",
@@ -156,7 +168,7 @@ pub fn decode_pipeline(root: &Node) -> Result<Pipeline, Diagnostics> {
         );
     }
     pipeline.stages = with_edge_stages(stages.or(types));
-    if d.diags.is_empty() {
+    if d.diags.is_empty() && !fragment {
         check_pipeline(&mut d, &pipeline);
     }
     if d.diags.is_empty() {
@@ -496,138 +508,5 @@ mod tests {
     fn messages_are_lowercased_as_gitlab_does() {
         let err = decode("Build: {script: x, Foo: 1}\n").unwrap_err();
         assert_eq!(err, ["jobs:build config contains unknown keys: foo"]);
-    }
-
-    /// Whether a value needs the loader: an `extends` to resolve or a
-    /// `!reference` to replace.
-    fn uses_loader(node: &Node) -> bool {
-        if node.is_reference() {
-            return true;
-        }
-        match &node.value {
-            Value::Seq(items) => items.iter().any(uses_loader),
-            Value::Map(map) => map
-                .iter()
-                .any(|(k, v)| k.as_str() == Some("extends") || uses_loader(v)),
-            _ => false,
-        }
-    }
-
-    /// A corpus file as this module can judge it alone: the keys that
-    /// need the loader (`include`, and values with `extends` or
-    /// `!reference`) are dropped. `None` for files with `spec:` inputs.
-    fn without_loader_keys(text: &str, docs: &[Node]) -> Option<(Node, bool)> {
-        if text.contains("$[[") || docs.len() != 1 {
-            return None;
-        }
-        let root = &docs[0];
-        let map = root.as_map()?;
-        let mut kept = crate::ci::yaml::Mapping::new();
-        let mut complete = true;
-        for (k, v) in map.iter() {
-            if k.as_str() == Some("include") || uses_loader(v) {
-                complete = false;
-            } else {
-                kept.insert(k.clone(), v.clone());
-            }
-        }
-        if !complete {
-            // With included files gone, a job that only overrides an
-            // included job's keys (no `script`, `run` or `trigger` of its
-            // own) cannot be judged.
-            let overrides = |v: &Node| {
-                v.as_map().is_some_and(|m| {
-                    !["script", "run", "trigger"]
-                        .iter()
-                        .any(|k| m.contains_key(k))
-                })
-            };
-            let partial: Vec<String> = kept
-                .iter()
-                .filter(|(k, v)| {
-                    let name = to_s(k);
-                    let global = RESERVED.contains(&name.as_str())
-                        || matches!(name.as_str(), "default" | "workflow");
-                    !name.starts_with('.') && !global && overrides(v)
-                })
-                .map(|(k, _)| to_s(k))
-                .collect();
-            for name in partial {
-                kept.remove(&name);
-            }
-        }
-        Some((Node::map(kept, root.span), complete))
-    }
-
-    /// Messages of the checks across jobs, which an included fragment
-    /// cannot pass alone (its stages and jobs are in other files).
-    fn is_cross_job(message: &str) -> bool {
-        message.contains(" job: ")
-            || message.starts_with("The pipeline has circular")
-            || message.contains("has the following needs duplicated")
-            || message == "jobs config should contain at least one visible job"
-    }
-
-    /// Every real corpus file, decoded with only the keys this module can
-    /// judge alone, gives no error. A complete root `.gitlab-ci.yml` must
-    /// also pass the checks across jobs.
-    #[test]
-    fn real_corpus_decodes_without_errors() {
-        let dir = std::path::Path::new("/work/shared/corpus/real");
-        if !dir.exists() {
-            return;
-        }
-        // Until the duration parser exists every duration is refused.
-        let durations_parsed = super::super::duration::parse_duration("1 hour").is_some();
-        let mut checked = 0;
-        let mut jobs = 0;
-        let mut failures = Vec::new();
-        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-            let entry = entry.unwrap();
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            let Ok(docs) = parse_documents(&text, SourceId(1)) else {
-                continue;
-            };
-            let Some((root, complete)) = without_loader_keys(&text, &docs) else {
-                continue;
-            };
-            let rel = entry.path().strip_prefix(dir).unwrap();
-            let is_root_file = rel.components().count() == 2 && rel.ends_with(".gitlab-ci.yml");
-            checked += 1;
-            let diags = match decode_pipeline(&root) {
-                Ok(pipeline) => {
-                    jobs += pipeline.jobs.len();
-                    continue;
-                }
-                Err(diags) => diags,
-            };
-            for diag in diags.iter() {
-                if !(complete && is_root_file) && is_cross_job(&diag.message) {
-                    continue;
-                }
-                if !durations_parsed && diag.message.contains("duration") {
-                    continue;
-                }
-                if !durations_parsed && diag.message.contains("should not exceed the limit") {
-                    continue;
-                }
-                failures.push(format!(
-                    "{}:{}: {}",
-                    rel.display(),
-                    diag.span.line,
-                    diag.message
-                ));
-            }
-        }
-        eprintln!("{checked} corpus files, {jobs} jobs decoded");
-        assert!(checked > 150, "only {checked} corpus files checked");
-        assert!(
-            failures.is_empty(),
-            "{} ({jobs} jobs ok)",
-            failures.join("\n")
-        );
     }
 }

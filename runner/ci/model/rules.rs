@@ -1,15 +1,16 @@
-//! `rules` (rules 80-100) and `workflow` (rules 72-76). Both use the same
-//! [`Rule`]; they differ in which keys and `when` values a rule may use.
+//! `rules` (rules 80-100). `workflow:rules` use the same [`Rule`] with
+//! other keys and `when` values.
 //! Conditions are kept as written: the `if` expression is parsed and
 //! evaluated later.
 
 use serde::Serialize;
 
 use super::decode::Decoder;
-use super::judge::{array_of_strings, attr_error, flatten_all, flatten_nested, is_blank, to_s};
+use super::judge::{array_of_strings, attr_error, flatten_nested, is_blank};
 use super::needs::{Need, NeedType, decode_needs};
 use super::variables::{VarScope, VariableDef, decode_variables};
-use super::when::{RULE_WHEN, WORKFLOW_WHEN, When, check_start_in, decode_rule_when};
+use super::when::{RULE_WHEN, When, check_start_in, decode_rule_when};
+use crate::ci::expr::{Expr, INVALID_EXPRESSION_SYNTAX};
 use crate::ci::source::Span;
 use crate::ci::yaml::{Mapping, Node, Value};
 
@@ -62,18 +63,10 @@ pub struct AutoCancel {
     pub on_job_failure: Option<String>,
 }
 
-/// `workflow:` (rules 72-76).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct Workflow {
-    pub name: Option<String>,
-    pub rules: Option<Vec<Rule>>,
-    pub auto_cancel: Option<AutoCancel>,
-}
-
 /// What a rule may hold where it is used.
 pub(crate) struct RuleSet {
-    keys: &'static [&'static str],
-    when: &'static [&'static str],
+    pub(crate) keys: &'static [&'static str],
+    pub(crate) when: &'static [&'static str],
 }
 
 /// Job `rules` (rule 81).
@@ -90,23 +83,6 @@ pub(crate) const JOB_RULES: RuleSet = RuleSet {
         "interruptible",
     ],
     when: RULE_WHEN,
-};
-
-/// `workflow:rules` (rule 73): `start_in`, `allow_failure` and `needs` are
-/// accepted and ignored.
-pub(crate) const WORKFLOW_RULES: RuleSet = RuleSet {
-    keys: &[
-        "if",
-        "changes",
-        "exists",
-        "when",
-        "start_in",
-        "allow_failure",
-        "variables",
-        "needs",
-        "auto_cancel",
-    ],
-    when: WORKFLOW_WHEN,
 };
 
 /// How deep `!reference` may nest rule lists in a job (rule 89).
@@ -129,7 +105,12 @@ pub(crate) fn decode_job_rules(d: &mut Decoder, node: &Node, job_path: &str) -> 
     decode_items(d, &items, &format!("{path}:rule"), &JOB_RULES)
 }
 
-fn decode_items(d: &mut Decoder, items: &[&Node], path: &str, set: &RuleSet) -> Option<Vec<Rule>> {
+pub(crate) fn decode_items(
+    d: &mut Decoder,
+    items: &[&Node],
+    path: &str,
+    set: &RuleSet,
+) -> Option<Vec<Rule>> {
     let before = d.diags.len();
     let rules: Vec<Rule> = items
         .iter()
@@ -167,9 +148,10 @@ fn decode_rule(d: &mut Decoder, node: &Node, path: &str, set: &RuleSet) -> Optio
     decode_start_in(d, node, map, path, &mut rule);
     if let Some(cond) = present("if") {
         rule.if_span = cond.span;
-        match cond.as_str() {
+        // Parsed only to reject what GitLab rejects; evaluation comes later.
+        match cond.as_str().filter(|e| Expr::parse(e).is_ok()) {
             Some(expr) => rule.if_expr = Some(expr.to_string()),
-            None => attr_error(d, cond, path, "if", "invalid expression syntax"),
+            None => attr_error(d, cond, path, "if", INVALID_EXPRESSION_SYNTAX),
         }
     }
     for key in ["allow_failure", "interruptible"] {
@@ -349,58 +331,6 @@ pub(crate) fn decode_auto_cancel(d: &mut Decoder, node: &Node, path: &str) -> Op
     })
 }
 
-/// The top-level `workflow:`.
-pub(crate) fn decode_workflow(d: &mut Decoder, node: &Node) -> Option<Workflow> {
-    const PATH: &str = "workflow";
-    let Some(map) = node.as_map() else {
-        d.error(node, PATH, "config should be a hash");
-        return None;
-    };
-    d.unknown_keys(map, PATH, &["rules", "name", "auto_cancel"]);
-    let mut workflow = Workflow::default();
-    if let Some(name) = map.get("name").filter(|n| !n.is_null()) {
-        let text = to_s(name);
-        let length = text.chars().count();
-        if length < 1 {
-            attr_error(
-                d,
-                name,
-                PATH,
-                "name",
-                "is too short (minimum is 1 character)",
-            );
-        } else if length > 255 {
-            attr_error(
-                d,
-                name,
-                PATH,
-                "name",
-                "is too long (maximum is 255 characters)",
-            );
-        } else if name.is_scalar() {
-            workflow.name = Some(text);
-        }
-    }
-    if let Some(rules) = map.get("rules").filter(|n| !n.is_null()) {
-        let path = "workflow:rules";
-        if is_blank(rules) {
-            d.error(rules, path, "config can't be blank");
-        } else if rules.as_seq().is_none() {
-            d.error(rules, path, "config should be a array");
-        } else {
-            let items: Vec<&Node> = flatten_all(rules)
-                .into_iter()
-                .filter(|n| !n.is_null())
-                .collect();
-            workflow.rules = decode_items(d, &items, "workflow:rules:rule", &WORKFLOW_RULES);
-        }
-    }
-    if let Some(ac) = map.get("auto_cancel").filter(|n| !n.is_null()) {
-        workflow.auto_cancel = decode_auto_cancel(d, ac, "workflow:auto_cancel");
-    }
-    Some(workflow)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,15 +342,9 @@ mod tests {
     }
 
     fn job_rules(text: &str) -> (Option<Vec<Rule>>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let rules = decode_job_rules(&mut d, &doc(text), "jobs:a");
         (rules, d.diags.iter().map(|d| d.message.clone()).collect())
-    }
-
-    fn workflow(text: &str) -> (Option<Workflow>, Vec<String>) {
-        let mut d = Decoder::new();
-        let wf = decode_workflow(&mut d, &doc(text));
-        (wf, d.diags.iter().map(|d| d.message.clone()).collect())
     }
 
     #[test]
@@ -562,76 +486,17 @@ mod tests {
     }
 
     #[test]
-    fn rule_120_if_must_be_a_string() {
+    fn rule_120_if_must_be_a_valid_expression() {
         let (_, msgs) = job_rules("[{if: [a]}]");
         assert_eq!(msgs, ["jobs:a:rules:rule if invalid expression syntax"]);
-    }
-
-    #[test]
-    fn rule_72_73_workflow_rules() {
-        let (wf, msgs) = workflow(
-            "rules:\n  - if: $CI_MERGE_REQUEST_IID\n    when: never\n  - when: always\n    variables: {X: y}\n    auto_cancel: {on_new_commit: interruptible}\n",
+        let (_, msgs) = job_rules("[{if: '$A == '}, {if: '$A = \"x\"'}]");
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .all(|m| m == "jobs:a:rules:rule if invalid expression syntax")
         );
+        let (rules, msgs) = job_rules("[{if: '$A =~ /^v\\d+$/ && ($B || $C != \"x\")'}]");
         assert!(msgs.is_empty(), "{msgs:?}");
-        let rules = wf.unwrap().rules.unwrap();
-        assert_eq!(rules.len(), 2);
-        assert_eq!(
-            rules[1]
-                .auto_cancel
-                .as_ref()
-                .unwrap()
-                .on_new_commit
-                .as_deref(),
-            Some("interruptible")
-        );
-        let (_, msgs) = workflow("rules: [{when: manual}]");
-        assert_eq!(msgs, ["workflow:rules:rule when unknown value: manual"]);
-        let (_, msgs) = workflow("rules: [{if: $X, interruptible: true}]");
-        assert_eq!(
-            msgs,
-            ["workflow:rules:rule config contains unknown keys: interruptible"]
-        );
-    }
-
-    #[test]
-    fn rule_75_workflow_name() {
-        let (wf, msgs) = workflow("name: 'Pipeline for $CI_COMMIT_BRANCH'");
-        assert!(msgs.is_empty());
-        assert_eq!(wf.unwrap().name.unwrap(), "Pipeline for $CI_COMMIT_BRANCH");
-        let (_, msgs) = workflow("name: ''");
-        assert_eq!(
-            msgs,
-            ["workflow name is too short (minimum is 1 character)"]
-        );
-    }
-
-    #[test]
-    fn rule_76_auto_cancel_values() {
-        let (wf, msgs) = workflow("auto_cancel: {on_new_commit: none, on_job_failure: all}");
-        assert!(msgs.is_empty());
-        assert_eq!(
-            wf.unwrap().auto_cancel.unwrap().on_job_failure.as_deref(),
-            Some("all")
-        );
-        let (_, msgs) = workflow("auto_cancel: {on_new_commit: always}");
-        assert_eq!(
-            msgs,
-            [
-                "workflow:auto_cancel on new commit must be one of: conservative, interruptible, none"
-            ]
-        );
-    }
-
-    #[test]
-    fn workflow_keys_and_shape() {
-        assert_eq!(workflow("[a]").1, ["workflow config should be a hash"]);
-        assert_eq!(
-            workflow("{when: always}").1,
-            ["workflow config contains unknown keys: when"]
-        );
-        assert_eq!(
-            workflow("{rules: {if: $X}}").1,
-            ["workflow:rules config should be a array"]
-        );
+        assert!(rules.unwrap()[0].if_expr.is_some());
     }
 }

@@ -273,7 +273,7 @@ mod tests {
 
     fn decode(text: &str) -> (Option<Trigger>, Vec<String>) {
         let node = parse_documents(text, SourceId(1)).unwrap().remove(0);
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let t = decode_trigger(&mut d, &node, "jobs:a:trigger");
         (t, d.diags.iter().map(|d| d.message.clone()).collect())
     }

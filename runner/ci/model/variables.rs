@@ -223,7 +223,7 @@ mod tests {
     }
 
     fn decode(text: &str, scope: VarScope) -> (Vec<VariableDef>, Vec<String>) {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let vars = decode_variables(&mut d, &doc(text), "variables", scope);
         let msgs = d.diags.iter().map(|d| d.message.clone()).collect();
         (vars, msgs)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::decode::Decoder;
-use super::duration::parse_duration;
+use super::duration::{duration_with_variables, parse_duration};
 use super::judge::{array_of_strings, attr_error, integer_in_range, to_s};
 use crate::ci::yaml::{Node, Value};
 
@@ -26,6 +26,7 @@ pub enum When {
 }
 
 impl When {
+    /// The value written `text` in YAML, if it is one.
     pub fn parse(text: &str) -> Option<When> {
         Some(match text {
             "on_success" => When::OnSuccess,
@@ -38,6 +39,7 @@ impl When {
         })
     }
 
+    /// The value as written in YAML.
     pub fn as_str(self) -> &'static str {
         match self {
             When::OnSuccess => "on_success",
@@ -141,7 +143,7 @@ pub(crate) fn decode_timeout(d: &mut Decoder, node: &Node, path: &str) -> Option
         d.error(node, path, "config should not exceed the limit");
         return None;
     };
-    if text.contains('$') {
+    if duration_with_variables(text) {
         return Some(text.to_string());
     }
     match parse_duration(text) {
@@ -255,6 +257,17 @@ pub(crate) const RETRY_WHEN: &[&str] = &[
     "environment_creation_failure",
     "deployment_rejected",
     "failed_outdated_deployment_job",
+    "job_execution_server_timeout",
+    "stuck_pending_with_matching_runners",
+    "stuck_pending_no_matching_runners",
+    "no_updates_running",
+    "no_updates_canceling",
+    "server_timeout_running",
+    "server_timeout_canceling",
+    "runner_configuration_error",
+    "runner_external_dependency_failure",
+    "runner_interrupted",
+    "image_pull_failure",
     "protected_environment_failure",
     "insufficient_bridge_permissions",
     "downstream_bridge_project_not_found",
@@ -332,8 +345,16 @@ fn decode_retry_when(d: &mut Decoder, node: &Node) -> Option<Vec<String>> {
     if unknown.is_empty() {
         Some(items)
     } else {
+        // Point at the first unknown value rather than the list.
+        let first_unknown = node
+            .as_seq()
+            .and_then(|seq| {
+                seq.iter()
+                    .find(|i| i.as_str().is_some_and(|w| !RETRY_WHEN.contains(&w)))
+            })
+            .unwrap_or(node);
         let msg = format!("contains unknown values: {}", unknown.join(", "));
-        attr_error(d, node, "retry", "when", &msg);
+        attr_error(d, first_unknown, "retry", "when", &msg);
         None
     }
 }
@@ -354,7 +375,7 @@ mod tests {
 
     #[test]
     fn rule_129_job_when_excludes_never() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let when = decode_job_when(&mut d, &doc("manual"), "jobs:a", JOB_WHEN, true);
         assert_eq!(when, Some(When::Manual));
         assert!(decode_job_when(&mut d, &doc("never"), "jobs:a", JOB_WHEN, true).is_none());
@@ -366,7 +387,7 @@ mod tests {
 
     #[test]
     fn rule_129_job_when_must_be_a_string() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         decode_job_when(&mut d, &doc("true"), "jobs:a", JOB_WHEN, true);
         assert_eq!(messages(&d)[0], "jobs:a when should be a string");
         assert_eq!(d.diags.len(), 2);
@@ -374,7 +395,7 @@ mod tests {
 
     #[test]
     fn rule_85_rule_when_reports_the_unknown_value() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let path = "jobs:a:rules:rule";
         assert_eq!(
             decode_rule_when(&mut d, &doc("never"), path, RULE_WHEN),
@@ -389,7 +410,7 @@ mod tests {
 
     #[test]
     fn rule_138_allow_failure_forms() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let af = decode_allow_failure(&mut d, &doc("true"), "jobs:a");
         assert_eq!(af, Some(AllowFailure::Bool(true)));
         let af = decode_allow_failure(&mut d, &doc("{exit_codes: 137}"), "jobs:a");
@@ -421,7 +442,7 @@ mod tests {
 
     #[test]
     fn rule_239_retry_forms() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert_eq!(decode_retry(&mut d, &doc("2")).unwrap().max, 2);
         let full = decode_retry(
             &mut d,
@@ -448,7 +469,7 @@ mod tests {
 
     #[test]
     fn rule_240_retry_when_values() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let r = decode_retry(&mut d, &doc("{when: [api_failure, runner_system_failure]}"));
         assert_eq!(r.unwrap().when.unwrap().len(), 2);
         decode_retry(&mut d, &doc("{when: [api_failure, bad_luck]}"));
@@ -464,7 +485,7 @@ mod tests {
 
     #[test]
     fn rule_241_timeout_must_be_a_string_duration() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         assert!(decode_timeout(&mut d, &doc("3600"), "jobs:a:timeout").is_none());
         assert_eq!(
             messages(&d),
@@ -477,15 +498,41 @@ mod tests {
 
     #[test]
     fn rule_254_timeout_with_a_variable_is_not_checked() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         let t = decode_timeout(&mut d, &doc("$JOB_TIMEOUT"), "jobs:a:timeout");
         assert_eq!(t.as_deref(), Some("$JOB_TIMEOUT"));
         assert!(d.diags.is_empty());
     }
 
     #[test]
+    fn rule_241_timeout_limit_is_a_month() {
+        let mut d = Decoder::lowercasing();
+        let t = decode_timeout(&mut d, &doc("3h 30m"), "jobs:a:timeout");
+        assert_eq!(t.as_deref(), Some("3h 30m"));
+        assert!(decode_timeout(&mut d, &doc("30 days"), "jobs:a:timeout").is_some());
+        assert!(decode_timeout(&mut d, &doc("2 months"), "jobs:a:timeout").is_none());
+        assert_eq!(
+            messages(&d),
+            ["jobs:a:timeout config should not exceed the limit"]
+        );
+    }
+
+    #[test]
+    fn rule_133_start_in_is_at_most_a_week() {
+        let mut d = Decoder::lowercasing();
+        check_start_in(&mut d, &doc("1 week"), "jobs:a");
+        check_start_in(&mut d, &doc("'30'"), "jobs:a");
+        assert!(d.diags.is_empty());
+        check_start_in(&mut d, &doc("8 days"), "jobs:a");
+        assert_eq!(
+            messages(&d),
+            ["jobs:a start in should not exceed the limit"]
+        );
+    }
+
+    #[test]
     fn rule_133_start_in_must_be_a_duration() {
-        let mut d = Decoder::new();
+        let mut d = Decoder::lowercasing();
         check_start_in(&mut d, &doc("~"), "jobs:a");
         assert_eq!(
             messages(&d),

@@ -1,0 +1,5 @@
+//! One module per subcommand. Each `run` returns the process exit status.
+
+pub mod lint;
+
+mod common;
