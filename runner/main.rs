@@ -7,9 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lint(args) => commands::lint::run(&args),
-        Command::Plan(_) => Err(runner::errors::RunnerError::Other(
-            "plan: not assembled yet".into(),
-        )),
+        Command::Plan(args) => commands::plan::run(&args),
     };
     let code = match result {
         Ok(code) => code,

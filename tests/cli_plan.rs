@@ -11,6 +11,7 @@ stages: [build, test, deploy]
 variables:
   APP: hello
   GREETING: "hi from $APP"
+  WHERE: "on $CI_COMMIT_REF_NAME"
 default:
   image: alpine:3.20
 build:
@@ -129,7 +130,8 @@ fn rule_36_defaults_and_rule_180_expanded_variables_reach_each_job() {
     let build = job(&plan, "build");
     assert_eq!(build["image"], "alpine:3.20");
     assert_eq!(build["variables"]["GREETING"], "hi from hello");
-    assert_eq!(build["variables"]["CI_COMMIT_BRANCH"], "main");
+    // Predefined variables are expanded where the YAML uses them.
+    assert_eq!(build["variables"]["WHERE"], "on main");
 }
 
 #[test]

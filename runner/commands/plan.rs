@@ -38,7 +38,9 @@ pub fn run(args: &PlanArgs) -> Result<i32, RunnerError> {
                     Some(name) => format!("; did you mean `{name}`?"),
                     None => String::new(),
                 };
-                Err(RunnerError::Usage(format!("no job named `{job}` in the pipeline{hint}")))
+                Err(RunnerError::Usage(format!(
+                    "no job named `{job}` in the pipeline{hint}"
+                )))
             }
         };
     }
@@ -46,8 +48,9 @@ pub fn run(args: &PlanArgs) -> Result<i32, RunnerError> {
     match plan(&loaded.pipeline, &ctx) {
         Ok(plan) => {
             if args.json {
-                let json = serde_json::to_string_pretty(&plan)
-                    .map_err(|e| RunnerError::Other(format!("cannot write the plan as JSON: {e}")))?;
+                let json = serde_json::to_string_pretty(&plan).map_err(|e| {
+                    RunnerError::Other(format!("cannot write the plan as JSON: {e}"))
+                })?;
                 println!("{json}");
             } else {
                 print!("{}", render_text(&plan, stdout_colored()));
