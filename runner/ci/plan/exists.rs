@@ -115,7 +115,7 @@ impl ExistsIndex {
                 return outcome(Some(file.clone()), true);
             }
         }
-        if pattern.is_empty() {
+        if pattern.is_empty() || files.is_empty() {
             return outcome(None, false);
         }
         if files.len() * pattern.len() > MAX_PATTERN_COMPARISONS {

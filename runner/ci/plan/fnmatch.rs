@@ -26,13 +26,43 @@ const MAX_ALTERNATIVES: usize = 1024;
 /// A compiled `File.fnmatch?` pattern.
 #[derive(Clone, Debug)]
 pub(crate) struct FnMatch {
-    regex: Option<Regex>,
+    matcher: Matcher,
+}
+
+/// The common `**/*.ext` and `**/Name` forms are matched directly, as
+/// GitLab itself does for `exists`; compiling a regular expression for
+/// each of them costs more than the matching.
+#[derive(Clone, Debug)]
+enum Matcher {
+    /// `**/*<suffix>`: any path whose last segment ends with the suffix.
+    Suffix(String),
+    /// `**/<name>`: any path whose last segment is the name.
+    Basename(String),
+    /// Everything else; `None` matches nothing.
+    Regex(Option<Regex>),
+}
+
+/// Whether `text` has no glob metacharacter and no separator.
+fn is_literal_segment(text: &str) -> bool {
+    !text.is_empty() && !text.contains(['*', '?', '[', ']', '{', '}', '\\', '/'])
 }
 
 impl FnMatch {
     /// Compiles `pattern`. Never fails: a pattern Ruby could never match
     /// compiles to one that matches nothing.
     pub(crate) fn new(pattern: &str) -> FnMatch {
+        if let Some(rest) = pattern.strip_prefix("**/") {
+            if let Some(suffix) = rest.strip_prefix('*').filter(|s| is_literal_segment(s)) {
+                return FnMatch {
+                    matcher: Matcher::Suffix(suffix.to_string()),
+                };
+            }
+            if is_literal_segment(rest) {
+                return FnMatch {
+                    matcher: Matcher::Basename(rest.to_string()),
+                };
+            }
+        }
         let mut alternatives = Vec::new();
         brace_expand(pattern, &mut alternatives);
         let translated: Vec<String> = alternatives.iter().filter_map(|a| translate(a)).collect();
@@ -41,12 +71,20 @@ impl FnMatch {
         } else {
             Regex::new(&format!("^(?:{})$", translated.join("|"))).ok()
         };
-        FnMatch { regex }
+        FnMatch {
+            matcher: Matcher::Regex(regex),
+        }
     }
 
     /// Whether `path` (relative, `/`-separated) matches.
     pub(crate) fn is_match(&self, path: &str) -> bool {
-        self.regex.as_ref().is_some_and(|r| r.is_match(path))
+        match &self.matcher {
+            Matcher::Suffix(suffix) => path.ends_with(suffix.as_str()),
+            Matcher::Basename(name) => path
+                .strip_suffix(name.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('/')),
+            Matcher::Regex(regex) => regex.as_ref().is_some_and(|r| r.is_match(path)),
+        }
     }
 }
 
@@ -305,6 +343,39 @@ mod tests {
         assert!(!m("\\*.md", "a.md"));
         // `[]` is an empty class in Ruby, so `a[]]` can never match.
         assert!(!m("a[]]", "a]"));
+    }
+
+    #[test]
+    fn rule_90_direct_forms_agree_with_the_general_translation() {
+        let general = |pattern: &str, path: &str| {
+            let body = translate(pattern).unwrap();
+            Regex::new(&format!("^(?:{body})$")).unwrap().is_match(path)
+        };
+        let paths = [
+            "a.c",
+            "x/y/a.c",
+            ".c",
+            "x/.c",
+            "a.cc",
+            "Gemfile",
+            "x/Gemfile",
+            "xGemfile",
+            "x/Gemfile.lock",
+        ];
+        for pattern in ["**/*.c", "**/Gemfile", "**/*"] {
+            for path in paths {
+                assert_eq!(
+                    m(pattern, path),
+                    general(pattern, path),
+                    "{pattern} vs {path}"
+                );
+            }
+        }
+        assert!(matches!(FnMatch::new("**/*.c").matcher, Matcher::Suffix(_)));
+        assert!(matches!(
+            FnMatch::new("**/Gemfile").matcher,
+            Matcher::Basename(_)
+        ));
     }
 
     #[test]
