@@ -3,8 +3,8 @@
 
 use crate::ci::yaml::Node;
 
-/// The keys GitLab's root entry knows (rule 11). Every other top-level key
-/// is a job.
+/// The keys GitLab's root entry knows (rule 11), `types` being the
+/// deprecated spelling of `stages`. Every other top-level key is a job.
 const GLOBAL_KEYWORDS: &[&str] = &[
     "default",
     "include",
@@ -14,6 +14,7 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "after_script",
     "variables",
     "stages",
+    "types",
     "cache",
     "workflow",
 ];
@@ -21,7 +22,7 @@ const GLOBAL_KEYWORDS: &[&str] = &[
 /// Global keywords that can never name a job (rule 13). `default` and
 /// `workflow` are not among them: a `default:` hash with a `script` is a job
 /// called `default`.
-const RESERVED: &[&str] = &[
+pub(crate) const RESERVED: &[&str] = &[
     "include",
     "before_script",
     "image",
@@ -29,6 +30,7 @@ const RESERVED: &[&str] = &[
     "after_script",
     "variables",
     "stages",
+    "types",
     "cache",
 ];
 
@@ -177,7 +179,8 @@ mod tests {
         }
         assert!(!is_global_keyword("build"));
         assert!(!is_global_keyword("pages"));
-        assert!(!is_global_keyword("types"));
+        // The deprecated spelling of `stages` is still a global keyword.
+        assert!(is_global_keyword("types"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod defaults;
 mod extends;
 mod inherit;
-mod keywords;
+pub(crate) mod keywords;
 mod reference;
 mod ruby;
 

@@ -11,6 +11,7 @@ use super::judge::{bare_error, is_blank, to_s};
 use super::variables::{VarScope, VariableDef, decode_variables};
 use super::workflow::{Workflow, decode_workflow};
 use super::{cache, image};
+use crate::ci::compose::keywords::RESERVED;
 use crate::ci::diag::Diagnostics;
 use crate::ci::yaml::{Node, Value};
 
@@ -52,19 +53,6 @@ impl Pipeline {
 pub const EDGE_STAGES: [&str; 2] = [".pre", ".post"];
 /// The stages without a `stages:` keyword (rule 22).
 const DEFAULT_STAGES: [&str; 3] = ["build", "test", "deploy"];
-
-/// Top-level keys that are never jobs (rule 13).
-const RESERVED: &[&str] = &[
-    "include",
-    "before_script",
-    "image",
-    "services",
-    "after_script",
-    "variables",
-    "stages",
-    "types",
-    "cache",
-];
 
 /// How deep `!reference` may nest stage lists (rule 29).
 const MAX_STAGES_NESTING: usize = 10;
