@@ -1,0 +1,7 @@
+//! Job execution: what the runner does with one job once it has it.
+
+pub mod script;
+
+pub use script::{
+    Dialect, ScriptSpec, ScriptVar, generate, generate_after_script, quote_bash, quote_posix,
+};
