@@ -8,3 +8,4 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod errors;
+pub mod trace;
