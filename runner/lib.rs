@@ -9,3 +9,4 @@ pub mod cli;
 pub mod commands;
 pub mod errors;
 pub mod job;
+pub mod trace;

@@ -1,0 +1,11 @@
+//! Transformations of the job log byte stream: secret masking, collapsible
+//! section markers, ANSI conventions and the output size limit.
+
+pub mod ansi;
+mod limit;
+mod masker;
+mod section;
+
+pub use limit::{DEFAULT_OUTPUT_LIMIT_KIB, OutputLimit, notice as limit_notice};
+pub use masker::{MASKED, Masker};
+pub use section::{SectionOptions, sanitize_name, section_end, section_start, stage_header};
