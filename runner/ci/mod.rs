@@ -12,5 +12,7 @@ pub mod plan;
 #[cfg(test)]
 mod robustness_tests;
 pub mod source;
+#[cfg(test)]
+mod test_corpus;
 pub mod variables;
 pub mod yaml;

@@ -14,27 +14,8 @@ use super::{apply_defaults, resolve_extends, resolve_references};
 use crate::ci::diag::Diagnostics;
 use crate::ci::merge::deep_merge;
 use crate::ci::source::{SourceId, Span};
+use crate::ci::test_corpus;
 use crate::ci::yaml::{Mapping, Node, Value, parse_documents};
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("RUNNER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/real"))
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(path);
-        }
-    }
-}
 
 /// Every `extends` name, and the first element of every `!reference` path.
 fn names_used(node: &Node, extends: &mut Vec<String>, refs: &mut Vec<String>) {
@@ -136,15 +117,13 @@ fn last_document(path: &Path) -> Option<Node> {
 }
 
 fn corpus_files() -> (PathBuf, Vec<PathBuf>) {
-    let dir = corpus_dir();
+    let dir = test_corpus::dir();
     assert!(
         dir.is_dir(),
-        "corpus not found at {} (set RUNNER_CORPUS)",
+        "no YAML file in the corpus at {}",
         dir.display()
     );
-    let mut files = Vec::new();
-    yaml_files(&dir, &mut files);
-    files.sort();
+    let files = test_corpus::yaml_files(&dir);
     assert!(!files.is_empty());
     (dir, files)
 }

@@ -598,10 +598,8 @@ mod tests {
 
     #[test]
     fn corpus_gitlab_runner_merges_its_local_includes() {
-        let project = Path::new("/work/shared/corpus/real/gitlabhq__gitlab-runner");
-        if !project.exists() {
-            return;
-        }
+        let project = crate::ci::test_corpus::project("gitlabhq__gitlab-runner");
+        let project = project.as_path();
         let cache = tempfile::tempdir().unwrap();
         let mut ctx = IncludeContext::new(project, "https://gitlab.com", cache.path());
         ctx.offline = true;
@@ -679,10 +677,8 @@ mod tests {
 
     #[test]
     fn corpus_remote_include_offline_is_one_unreachable_error_naming_the_url() {
-        let project = Path::new("/work/shared/corpus/real/agx__git-buildpackage");
-        if !project.exists() {
-            return;
-        }
+        let project = crate::ci::test_corpus::project("agx__git-buildpackage");
+        let project = project.as_path();
         let cache = tempfile::tempdir().unwrap();
         let ctx = context(project, cache.path());
         let (result, sources) = load_file(&ctx, ".gitlab-ci.yml");

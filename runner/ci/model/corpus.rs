@@ -3,8 +3,6 @@
 //! `release`, `secrets`, `id_tokens`, `hooks`, `identity` and `pages`
 //! value in the corpus must decode without an error.
 
-use std::path::{Path, PathBuf};
-
 use super::artifacts::decode_artifacts;
 use super::cache::decode_cache;
 use super::decode::Decoder;
@@ -16,6 +14,7 @@ use super::image::{decode_image, decode_services};
 use super::release::decode_release;
 use crate::ci::merge::deep_merge;
 use crate::ci::source::SourceId;
+use crate::ci::test_corpus;
 use crate::ci::yaml::{Mapping, Node, Value, parse_documents};
 
 /// Top-level keys that are not jobs.
@@ -33,26 +32,6 @@ const GLOBAL_KEYS: &[&str] = &[
     "cache",
     "default",
 ];
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("RUNNER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/real"))
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(path);
-        }
-    }
-}
 
 /// True when a value is not final yet: it holds an unresolved `!reference`
 /// or a `$[[ inputs.x ]]` interpolation of a component template.
@@ -161,13 +140,11 @@ fn decode_section(d: &mut Decoder, section: &Node, prefix: &str, keys: &[&str]) 
 
 #[test]
 fn real_corpus_keywords_decode_without_errors() {
-    let mut files = Vec::new();
-    yaml_files(&corpus_dir(), &mut files);
-    files.sort();
+    let files = test_corpus::yaml_files(&test_corpus::dir());
     assert!(
         files.len() >= 150,
         "corpus not found at {}",
-        corpus_dir().display()
+        test_corpus::dir().display()
     );
 
     let mut failures = Vec::new();

@@ -13,28 +13,9 @@ use crate::ci::compose::{apply_defaults, resolve_extends, resolve_references};
 use crate::ci::include::{IncludeContext, load_config};
 use crate::ci::model::pipeline::{Pipeline, decode_pipeline};
 use crate::ci::source::{SourceId, Sources};
+use crate::ci::test_corpus;
 use crate::ci::variables::VarSource;
 use crate::ci::yaml::{Node, parse_documents};
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("RUNNER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/real"))
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(path);
-        }
-    }
-}
 
 /// The file composed and decoded, its `include` dropped; `None` when it
 /// needs other files to make sense.
@@ -66,10 +47,8 @@ fn composed(mut root: Node) -> Option<Pipeline> {
 
 #[test]
 fn corpus_pipelines_plan_without_panics_and_consistently() {
-    let mut files = Vec::new();
-    yaml_files(&corpus_dir(), &mut files);
-    files.sort();
-    assert!(!files.is_empty(), "corpus not found (set RUNNER_CORPUS)");
+    let files = test_corpus::yaml_files(&test_corpus::dir());
+    assert!(!files.is_empty(), "the corpus holds no YAML file");
     let contexts = [
         ctx("push", &[]),
         ctx("merge_request_event", &[]),
@@ -77,7 +56,7 @@ fn corpus_pipelines_plan_without_panics_and_consistently() {
         ctx("schedule", &[]),
     ];
     let cache = tempfile::tempdir().expect("temp dir");
-    let mut repos: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+    let mut repos: Vec<PathBuf> = std::fs::read_dir(test_corpus::dir())
         .into_iter()
         .flatten()
         .flatten()
