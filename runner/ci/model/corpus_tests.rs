@@ -6,21 +6,6 @@ use crate::ci::compose;
 use crate::ci::source::SourceId;
 use crate::ci::yaml::{Mapping, Node, Value, parse_documents};
 
-/// Top-level keys that are never jobs.
-const GLOBALS: &[&str] = &[
-    "include",
-    "before_script",
-    "image",
-    "services",
-    "after_script",
-    "variables",
-    "stages",
-    "types",
-    "cache",
-    "default",
-    "workflow",
-];
-
 fn to_s(node: &Node) -> String {
     node.scalar_string()
         .map(|s| s.into_owned())
@@ -94,7 +79,7 @@ fn judgeable(text: &str, docs: &[Node]) -> Option<(Node, bool)> {
             .iter()
             .filter(|(k, v)| {
                 let name = to_s(k);
-                !name.starts_with('.') && !GLOBALS.contains(&name.as_str()) && overrides(v)
+                !name.starts_with('.') && !compose::is_global_keyword(&name) && overrides(v)
             })
             .map(|(k, _)| to_s(k))
             .collect();
