@@ -403,3 +403,39 @@ async fn steps_run_in_spawned_tasks_through_any_executor() {
         assert_eq!(out, format!("task{code}\n").into_bytes());
     }
 }
+
+/// In a container whose session leader lives outside its pid namespace the
+/// kernel reports our session id as 0. The executor once refused that id
+/// and panicked; this reruns steps that start, time out and sweep
+/// processes in such a namespace.
+#[test]
+fn steps_work_when_the_session_leader_is_outside_the_pid_namespace() {
+    if std::env::var_os("RUNNER_TEST_IN_PID_NAMESPACE").is_some() {
+        // We are the child: prove the premise, the rest is the filter.
+        let me = procfs::read_stat(std::process::id() as i32).unwrap();
+        assert_eq!(me.sid, 0, "expected a session led outside the namespace");
+        return;
+    }
+    let test_binary = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--"])
+        .arg(&test_binary)
+        .args([
+            "--exact",
+            "--test-threads=1",
+            "shell::tests::steps_work_when_the_session_leader_is_outside_the_pid_namespace",
+            "shell::tests::suite::exit_code_kept",
+            "shell::tests::suite::timeout_kills_everything",
+            "shell::tests::background_warning_names_the_processes",
+        ])
+        .env("RUNNER_TEST_IN_PID_NAMESPACE", "1")
+        .output()
+        .expect("`unshare` (util-linux) must be installed to run this test");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "tests in a new pid namespace failed:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("4 passed"), "not all four ran:\n{text}");
+}

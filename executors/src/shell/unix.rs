@@ -39,15 +39,25 @@ pub(crate) struct SelfIds {
 }
 
 impl SelfIds {
+    /// Read from `/proc/self/stat`, not from `getpgid`/`getsid`: inside a
+    /// container whose session (or group) leader lives outside our pid
+    /// namespace the kernel reports id 0, which is a real answer here and
+    /// which the typed pid wrappers refuse to hold.
     pub fn current() -> Self {
-        let pid = process::getpid();
-        // Both calls only fail for another, nonexistent pid.
-        let pgid = process::getpgid(None).unwrap_or(pid);
-        let sid = process::getsid(None).unwrap_or(pid);
-        SelfIds {
-            pid: pid.as_raw_nonzero().get(),
-            pgid: pgid.as_raw_nonzero().get(),
-            sid: sid.as_raw_nonzero().get(),
+        let pid = process::getpid().as_raw_nonzero().get();
+        match super::procfs::read_stat(pid) {
+            Some(stat) => SelfIds {
+                pid,
+                pgid: stat.pgid,
+                sid: stat.sid,
+            },
+            // No /proc: then nothing is swept either, and our own pid is a
+            // safe stand-in for ids that are never compared against.
+            None => SelfIds {
+                pid,
+                pgid: pid,
+                sid: pid,
+            },
         }
     }
 }
