@@ -13,6 +13,6 @@ pub mod plan;
 mod robustness_tests;
 pub mod source;
 #[cfg(test)]
-mod test_corpus;
+pub(crate) mod test_corpus;
 pub mod variables;
 pub mod yaml;

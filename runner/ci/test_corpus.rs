@@ -4,9 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
+/// The shared material beside the project (corpus, spec fixtures).
+pub(crate) fn shared_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    assert!(
+        dir.is_dir(),
+        "the shared material is missing: expected it at {}",
+        dir.display()
+    );
+    dir
+}
+
 /// The corpus folder (one sub-folder per project).
 pub(crate) fn dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real");
+    let dir = shared_dir().join("corpus/real");
     assert!(
         dir.is_dir(),
         "the corpus is missing: expected it at {}",

@@ -1,5 +1,6 @@
 //! Job execution: what the runner does with one job once it has it.
 
+pub mod payload;
 pub mod script;
 
 pub use script::{

@@ -418,7 +418,11 @@ fn steps_work_when_the_session_leader_is_outside_the_pid_namespace() {
     }
     let test_binary = std::env::current_exe().unwrap();
     let output = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "--"])
+        // `sh` stays pid 1 so the tests run as an ordinary process, as
+        // the runner does inside a container.
+        .args(["--pid", "--fork", "--mount-proc", "--", "sh", "-c"])
+        .arg(r#""$@"; status=$?; exit $status"#)
+        .arg("sh")
         .arg(&test_binary)
         .args([
             "--exact",
