@@ -1,5 +1,6 @@
 //! Job execution: what the runner does with one job once it has it.
 
+pub mod log;
 pub mod payload;
 pub mod script;
 
