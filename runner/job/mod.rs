@@ -3,6 +3,7 @@
 pub mod log;
 pub mod payload;
 pub mod script;
+pub mod vars;
 
 pub use script::{
     Dialect, ScriptSpec, ScriptVar, generate, generate_after_script, quote_bash, quote_posix,
