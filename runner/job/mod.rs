@@ -1,6 +1,8 @@
 //! Job execution: what the runner does with one job once it has it.
 
+pub mod engine;
 pub mod log;
+pub mod outcome;
 pub mod payload;
 pub mod script;
 pub mod vars;
