@@ -258,3 +258,38 @@ fn file_variables_are_removed_when_the_job_ends() {
         }
     }
 }
+
+#[test]
+fn ctrl_c_cancels_the_job_runs_after_script_and_leaves_no_process() {
+    let token = format!("{}", 800_000 + std::process::id() % 90_000);
+    let ci = format!(
+        "job:\n  script:\n    - echo started\n    - setsid sleep {token} &\n    - sleep {token}\n  after_script: [\"echo after=$CI_JOB_STATUS\"]\n"
+    );
+    let p = LocalProject::new(&ci);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .args(["exec", "job"])
+        .current_dir(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the script runs, then interrupt as a terminal would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while processes_with(&format!("sleep {token}")).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the job never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("after=canceled"), "{stdout}");
+    assert!(stdout.contains("ERROR: Job failed: canceled"), "{stdout}");
+    let left = processes_with(&format!("sleep {token}"));
+    assert!(left.is_empty(), "processes survived: {left:?}");
+}

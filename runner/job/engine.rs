@@ -60,7 +60,11 @@ pub struct JobRun<'a> {
     /// `CI_PROJECT_DIR` unless `GIT_CLONE_PATH` moves it.
     pub project_dir: PathBuf,
     pub transport: &'a dyn ArtifactTransport,
+    /// Cancels the job: the scripts are stopped, after_script runs with
+    /// `CI_JOB_STATUS=canceled`.
     pub cancel: CancellationToken,
+    /// Stops everything at once, after_script included (a second Ctrl-C).
+    pub abort: CancellationToken,
 }
 
 /// The variables and secrets of a job, for building its log before the
@@ -94,6 +98,7 @@ pub async fn run_job<E: Executor>(
         payload: job.payload,
         transport: job.transport,
         cancel: job.cancel,
+        abort: job.abort,
         deadline,
         timeout,
     }
@@ -123,6 +128,7 @@ struct Engine<'a> {
     payload: &'a JobPayload,
     transport: &'a dyn ArtifactTransport,
     cancel: CancellationToken,
+    abort: CancellationToken,
     deadline: Instant,
     timeout: Duration,
 }
@@ -369,7 +375,9 @@ impl Engine<'_> {
                 break;
             }
         }
-        if self.aborted(&status) {
+        // The job timeout ends the job where it is; a cancel still lets
+        // after_script clean up (GitLab 17.0 and later).
+        if self.aborted(&status) && status != JobStatus::Canceled {
             return status;
         }
 
@@ -378,12 +386,15 @@ impl Engine<'_> {
             let script = generate_after_script(&spec, status.ci_job_status());
             let after_deadline = self.after_script_deadline(vars, log);
             log.section_start("after_script", "Running after_script");
+            // after_script answers only to an abort: it must be able to run
+            // after a cancel.
             let outcome = self
-                .run_step(executor, prepared, "after_script", script, after_deadline, dirs, log)
+                .run_step_with(executor, prepared, "after_script", script, after_deadline, dirs, log, self.abort.clone())
                 .await;
             log.section_end("after_script");
             match outcome {
                 Ok(o) if o.exit == ExitKind::Cancelled => return JobStatus::Canceled,
+                Ok(_) if status == JobStatus::Canceled => {}
                 Ok(o) if o.exit == ExitKind::TimedOut && Instant::now() >= self.deadline => {
                     return self.job_timeout();
                 }
@@ -408,12 +419,29 @@ impl Engine<'_> {
         dirs: &Dirs,
         log: &mut JobLog,
     ) -> Result<StepOutcome, runner_executors::ExecutorError> {
+        let cancel = self.cancel.clone();
+        self.run_step_with(executor, prepared, stage, script, deadline, dirs, log, cancel)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_step_with<E: Executor>(
+        &self,
+        executor: &E,
+        prepared: &mut E::Prepared,
+        stage: &str,
+        script: String,
+        deadline: Instant,
+        dirs: &Dirs,
+        log: &mut JobLog,
+        cancel: CancellationToken,
+    ) -> Result<StepOutcome, runner_executors::ExecutorError> {
         let mut request = StepRequest::new(stage, script, &dirs.project);
         request.shell = self.settings.shell;
         request.timeout = Some(deadline.saturating_duration_since(Instant::now()));
         let mut sink = LogSink(log);
         let outcome = executor
-            .run_step(prepared, request, &mut sink, self.cancel.clone())
+            .run_step(prepared, request, &mut sink, cancel)
             .await;
         if let Ok(o) = &outcome {
             for warning in &o.warnings {

@@ -84,7 +84,10 @@ struct Shared {
     pipeline_id: u64,
     /// Job name → id of its run in this pipeline, once it has finished.
     finished: Mutex<HashMap<String, u64>>,
+    /// First Ctrl-C: jobs are canceled, their after_script still runs.
     cancel: CancellationToken,
+    /// Second Ctrl-C: everything stops now.
+    abort: CancellationToken,
 }
 
 /// Runs `plan`'s jobs; the plan may be a subset of the pipeline (`exec`).
@@ -136,13 +139,16 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         pipeline_id,
         finished: Mutex::new(HashMap::new()),
         cancel: CancellationToken::new(),
+        abort: CancellationToken::new(),
     });
 
     let mut queue = std::collections::VecDeque::new();
     let mut running: JoinSet<(usize, JobOutcome)> = JoinSet::new();
     let mut reports: HashMap<usize, (Option<Duration>, PathBuf, u32)> = HashMap::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
+    let mut terminations = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     loop {
         queue.extend(scheduler.ready(Instant::now()));
         while running.len() < concurrency {
@@ -169,11 +175,16 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
                 scheduler.finished(index, attempt_result(&outcome.status));
             }
             _ = sleep_until(wakeup), if wakeup.is_some() => {}
-            _ = &mut ctrl_c, if !shared.cancel.is_cancelled() => {
-                eprintln!("Interrupted: stopping every job...");
-                shared.cancel.cancel();
-                scheduler.cancel();
-                queue.clear();
+            _ = interrupt(&mut interrupts, &mut terminations), if !shared.abort.is_cancelled() => {
+                if shared.cancel.is_cancelled() {
+                    eprintln!("Interrupted again: stopping everything now");
+                    shared.abort.cancel();
+                } else {
+                    eprintln!("Interrupted: canceling the running jobs (again to stop at once)...");
+                    shared.cancel.cancel();
+                    scheduler.cancel();
+                    queue.clear();
+                }
             }
         }
     }
@@ -203,6 +214,17 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         pipeline_id,
         duration: started.elapsed(),
     })
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn interrupt(
+    interrupts: &mut tokio::signal::unix::Signal,
+    terminations: &mut tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = interrupts.recv() => {}
+        _ = terminations.recv() => {}
+    }
 }
 
 async fn sleep_until(when: Option<Instant>) {
@@ -292,6 +314,7 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
             project_dir,
             transport: &shared.store,
             cancel: shared.cancel.child_token(),
+            abort: shared.abort.child_token(),
         },
         &mut log,
     )
