@@ -1,10 +1,12 @@
 //! Job execution: what the runner does with one job once it has it.
 
+pub mod cache_stage;
 pub mod log;
 pub mod payload;
 pub mod script;
 pub mod vars;
 
+pub use cache_stage::{CacheContext, restore_caches, save_caches};
 pub use script::{
     Dialect, ScriptSpec, ScriptVar, generate, generate_after_script, quote_bash, quote_posix,
 };
