@@ -335,7 +335,7 @@ impl Engine<'_> {
         {
             log.section_start("download_artifacts", "Downloading artifacts");
             let downloaded = blocking(|| {
-                artifacts_stage::download_artifacts(self.payload, vars, &dirs.project, self.transport, log)
+                artifacts_stage::download_artifacts(self.payload, &dirs.project, &dirs.tmp, self.transport, log)
             });
             log.section_end("download_artifacts");
             if let Err(err) = downloaded {
