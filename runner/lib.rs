@@ -9,4 +9,5 @@ pub mod cli;
 pub mod commands;
 pub mod errors;
 pub mod job;
+pub mod pipeline;
 pub mod trace;
