@@ -10,4 +10,5 @@ pub mod commands;
 pub mod errors;
 pub mod job;
 pub mod local;
+pub mod pipeline;
 pub mod trace;

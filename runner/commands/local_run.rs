@@ -25,11 +25,15 @@ pub(crate) fn load_and_plan(
     context: &PipelineContextArgs,
 ) -> Result<Result<Planned, i32>, RunnerError> {
     let opts = load_options(config, context)?;
-    let loaded = match load(&opts) {
+    let mut loaded = match load(&opts) {
         Ok(loaded) => loaded,
         Err(err) => return report_load_error(err).map(Err),
     };
-    let sources = std::sync::Arc::new(loaded.sources.clone());
+    // Only planning reports against the sources; running does not.
+    let sources = std::sync::Arc::new(std::mem::replace(
+        &mut loaded.sources,
+        crate::ci::source::Sources::new(),
+    ));
     let mut ctx = PlanContext::new(
         loaded.pipeline_variables.clone(),
         opts.project_dir.clone(),

@@ -27,7 +27,7 @@ use super::artifacts_stage::{self, ArtifactTransport};
 use super::cache_stage::{self, CacheContext};
 use super::log::JobLog;
 use super::outcome::{FailureReason, JobOutcome, JobStatus};
-use super::payload::{AFTER_SCRIPT_STEP, JobPayload, SCRIPT_STEP};
+use super::payload::{AFTER_SCRIPT_STEP, JobPayload};
 use super::script::{Dialect, ScriptSpec, ScriptVar, generate, generate_after_script};
 use super::sources::{self, SourceMode, SourcesError, SourcesRequest};
 use super::vars::JobVars;

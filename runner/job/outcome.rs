@@ -4,36 +4,62 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Why a job failed, as gitlab-runner reports it (runner-api.md §8.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why an attempt failed, as GitLab's `failure_reason` names it.
+///
+/// These are the reasons a runner reports for a job it ran, plus
+/// `missing_dependency_failure`, which GitLab sets itself when a job's
+/// dependency has no artifacts (rule 154); in a local pipeline the runner
+/// plays that part too. A cancelled attempt is not a failure: it is
+/// `AttemptResult::Canceled` in the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureReason {
-    /// The job's script exited non-zero, or a stage that runs as part of
-    /// the script (artifact upload) failed.
     ScriptFailure,
-    /// The job ran out of time (`timeout:` or `RUNNER_SCRIPT_TIMEOUT`).
-    JobExecutionTimeout,
-    /// The runner itself could not do its part (executor, I/O).
     RunnerSystemFailure,
-    /// The job's configuration cannot be honoured (`GIT_CLONE_PATH` outside
-    /// the builds directory).
-    RunnerConfigurationError,
-    /// A service the job needs (the Docker daemon, an image) failed.
-    RunnerExternalDependencyFailure,
-    /// An image could not be pulled.
+    /// The job ran longer than its timeout. GitLab keeps this apart from
+    /// its own `stuck_or_timeout_failure` (a job nobody picked up or that
+    /// stopped sending updates), so `retry:when: stuck_or_timeout_failure`
+    /// does not retry it.
+    JobExecutionTimeout,
     ImagePullFailure,
+    UnknownFailure,
+    RunnerConfigurationError,
+    RunnerExternalDependencyFailure,
+    RunnerInterrupted,
+    MissingDependencyFailure,
 }
 
 impl FailureReason {
-    /// The name GitLab uses (`failure_reason` on the wire, `retry:when`).
+    /// Every reason, in the order of the documentation above.
+    pub const ALL: [FailureReason; 9] = [
+        FailureReason::ScriptFailure,
+        FailureReason::RunnerSystemFailure,
+        FailureReason::JobExecutionTimeout,
+        FailureReason::ImagePullFailure,
+        FailureReason::UnknownFailure,
+        FailureReason::RunnerConfigurationError,
+        FailureReason::RunnerExternalDependencyFailure,
+        FailureReason::RunnerInterrupted,
+        FailureReason::MissingDependencyFailure,
+    ];
+
+    /// GitLab's name for the reason (`script_failure`).
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::ScriptFailure => "script_failure",
-            FailureReason::JobExecutionTimeout => "job_execution_timeout",
             FailureReason::RunnerSystemFailure => "runner_system_failure",
+            FailureReason::JobExecutionTimeout => "job_execution_timeout",
+            FailureReason::ImagePullFailure => "image_pull_failure",
+            FailureReason::UnknownFailure => "unknown_failure",
             FailureReason::RunnerConfigurationError => "runner_configuration_error",
             FailureReason::RunnerExternalDependencyFailure => "runner_external_dependency_failure",
-            FailureReason::ImagePullFailure => "image_pull_failure",
+            FailureReason::RunnerInterrupted => "runner_interrupted",
+            FailureReason::MissingDependencyFailure => "missing_dependency_failure",
         }
+    }
+
+    /// The reason GitLab calls `name`, if it is one of these.
+    pub fn parse(name: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == name)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::job::log::JobLog;
 use crate::job::outcome::{JobOutcome, JobStatus};
 use crate::job::payload::{Dependency, JobVariable};
 use crate::job::sources::SourceMode;
-use crate::pipeline::{AttemptResult, Scheduler};
+use crate::pipeline::{AttemptResult, JobState, Scheduler};
 
 use super::output::{LocalLogTarget, TerminalStyle};
 use super::payload::{JobFacts, PipelineFacts, build_payload};
@@ -56,6 +56,8 @@ pub struct JobReport {
     pub stage: String,
     /// The scheduler's final word (`success`, `failed`, `skipped`, ...).
     pub status: String,
+    /// The failure reason or why the job was skipped.
+    pub detail: Option<String>,
     pub duration: Option<Duration>,
     pub log_file: Option<PathBuf>,
     pub attempts: u32,
@@ -126,7 +128,7 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         ],
     };
     let store = LocalArtifactStore::new(state.artifacts_dir());
-    let mut scheduler = Scheduler::new(&plan, &options.manual);
+    let mut scheduler = Scheduler::new(&plan, &options.manual).map_err(|e| e.to_string())?;
     let concurrency = options.concurrency.max(1);
     let shared = Arc::new(Shared {
         loaded,
@@ -172,7 +174,9 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
                 if let Some(report) = reports.get_mut(&index) {
                     report.0 = Some(report.0.unwrap_or_default() + outcome.duration);
                 }
-                scheduler.finished(index, attempt_result(&outcome.status));
+                scheduler
+                    .finished(index, attempt_result(&outcome.status))
+                    .map_err(|e| format!("the scheduler lost track of a job: {e}"))?;
             }
             _ = sleep_until(wakeup), if wakeup.is_some() => {}
             _ = interrupt(&mut interrupts, &mut terminations), if !shared.abort.is_cancelled() => {
@@ -193,16 +197,16 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         .jobs()
         .iter()
         .enumerate()
-        .map(|(index, state)| {
-            let planned = &shared.plan.jobs[index];
+        .map(|(index, job)| {
             let report = reports.get(&index);
             JobReport {
-                name: planned.name.clone(),
-                stage: planned.stage.clone(),
-                status: state.to_string(),
+                name: job.name.clone(),
+                stage: job.stage.clone(),
+                status: state_word(&job.state).to_owned(),
+                detail: state_detail(&job.state),
                 duration: report.and_then(|r| r.0),
                 log_file: report.map(|r| r.1.clone()),
-                attempts: report.map(|r| r.2).unwrap_or(0),
+                attempts: job.attempts,
             }
         })
         .collect();
@@ -235,7 +239,47 @@ async fn sleep_until(when: Option<Instant>) {
 }
 
 fn attempt_result(status: &JobStatus) -> AttemptResult {
-    AttemptResult::from_status(status)
+    match status {
+        JobStatus::Success => AttemptResult::Success,
+        JobStatus::Failed {
+            reason, exit_code, ..
+        } => AttemptResult::Failed {
+            reason: *reason,
+            exit_code: *exit_code,
+        },
+        JobStatus::Canceled => AttemptResult::Canceled,
+    }
+}
+
+/// The summary's word for a job's final state.
+fn state_word(state: &JobState) -> &'static str {
+    match state {
+        JobState::Created => "blocked",
+        JobState::Scheduled => "scheduled",
+        JobState::Pending { .. } => "pending",
+        JobState::Running { .. } => "running",
+        JobState::Success => "success",
+        JobState::Failed { .. } => "failed",
+        JobState::FailedAllowed { .. } => "allowed-failure",
+        JobState::Canceled => "canceled",
+        JobState::Skipped(_) => "skipped",
+        JobState::Manual => "manual",
+    }
+}
+
+/// Why, for the states where the word alone does not say.
+fn state_detail(state: &JobState) -> Option<String> {
+    match state {
+        JobState::Failed { reason, exit_code } | JobState::FailedAllowed { reason, exit_code } => {
+            Some(match exit_code {
+                Some(code) => format!("{reason}, exit code {code}"),
+                None => reason.to_string(),
+            })
+        }
+        JobState::Skipped(why) => Some(why.to_string()),
+        JobState::Created => Some("waits for a manual job".to_owned()),
+        _ => None,
+    }
 }
 
 /// Runs attempt `attempt` of the plan's job `index`.

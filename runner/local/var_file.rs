@@ -44,7 +44,7 @@ pub(crate) fn parse_var_file(name: &str, text: &str) -> Result<Vec<JobVariable>,
     };
     let mut out = Vec::new();
     for (key, node) in map.iter() {
-        let key = key.to_string();
+        let key = key.scalar_string().unwrap_or_default().into_owned();
         if !is_variable_name(&key) {
             return Err(format!(
                 "{}: `{key}` is not a variable name (letters, digits and _)",
@@ -58,7 +58,7 @@ pub(crate) fn parse_var_file(name: &str, text: &str) -> Result<Vec<JobVariable>,
         match &node.value {
             Value::Map(fields) => {
                 for (field, value) in fields.iter() {
-                    match field.to_string().as_str() {
+                    match field.scalar_string().unwrap_or_default().as_ref() {
                         "value" => var.value = scalar(value, &key, "value", &at)?,
                         "masked" => var.masked = flag(value, &key, "masked", &at)?,
                         "file" => var.file = flag(value, &key, "file", &at)?,
@@ -86,7 +86,7 @@ fn scalar(node: &Node, key: &str, field: &str, at: &dyn Fn(&Node) -> String) -> 
             at(node)
         )),
         Value::Null => Ok(String::new()),
-        _ => Ok(node.scalar_string()),
+        _ => Ok(node.scalar_string().unwrap_or_default().into_owned()),
     }
 }
 
