@@ -3,6 +3,7 @@
 pub mod log;
 pub mod payload;
 pub mod script;
+pub mod sources;
 pub mod vars;
 
 pub use script::{
