@@ -8,6 +8,7 @@ pub mod log;
 pub mod outcome;
 pub mod payload;
 pub mod script;
+pub mod sources;
 pub mod vars;
 
 pub use artifact_store::LocalArtifactStore;
