@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use super::local_run::{jobs_named, load_and_plan, restrict_plan, run_and_summarize, run_options, unknown_job};
+use super::local_run::{
+    jobs_named, load_and_plan, restrict_plan, run_and_summarize, run_options, unknown_job,
+};
 use crate::ci::model::when::When;
 use crate::ci::plan::Plan;
 use crate::cli::ExecArgs;
@@ -11,11 +13,15 @@ use crate::job::engine::parse_go_duration;
 
 pub fn run(args: &ExecArgs) -> Result<i32, RunnerError> {
     let timeout = match &args.timeout {
-        Some(text) => Some(parse_go_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
-            RunnerError::Usage(format!(
-                "--timeout {text:?} is not a duration such as 90s, 10m or 1h30m"
-            ))
-        })?),
+        Some(text) => Some(
+            parse_go_duration(text)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    RunnerError::Usage(format!(
+                        "--timeout {text:?} is not a duration such as 90s, 10m or 1h30m"
+                    ))
+                })?,
+        ),
         None => None,
     };
     let mut planned = match load_and_plan(&args.config, &args.context)? {
@@ -32,7 +38,7 @@ pub fn run(args: &ExecArgs) -> Result<i32, RunnerError> {
             add_prerequisites(&planned.plan, target, &mut keep);
         }
     }
-    restrict_plan(&mut planned.plan, &keep);
+    let dependencies = restrict_plan(&mut planned.plan, &keep);
     // The job asked for runs now, whatever its `when`: a manual job needs
     // no extra confirmation, a delayed one no wait, and an `on_failure`
     // job runs although nothing failed.
@@ -47,9 +53,11 @@ pub fn run(args: &ExecArgs) -> Result<i32, RunnerError> {
         &args.run,
         &args.context,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        targets,
+        // The targets were made ordinary jobs above: nothing is manual.
+        Vec::new(),
         several,
         timeout,
+        Some(dependencies),
     )?;
     run_and_summarize(planned, options, several)
 }

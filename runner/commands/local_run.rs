@@ -11,7 +11,9 @@ use crate::ci::variables::job_group_name;
 use crate::cli::{ConfigArgs, PipelineContextArgs, RunArgs, SourceChoice as CliSource};
 use crate::errors::{RunnerError, exit};
 use crate::local::output::TerminalStyle;
-use crate::local::run::{RunOptions, RunReport, SourceChoice, run_plan};
+use crate::local::run::{
+    DependencyNames, RunOptions, RunReport, SourceChoice, dependency_names, run_plan,
+};
 use crate::local::var_file::read_var_file;
 
 /// A loaded and planned pipeline, or the exit status of why there is none.
@@ -50,19 +52,24 @@ pub(crate) fn load_and_plan(
     }
 }
 
-/// Keeps only the jobs named in `keep`, dropping `needs` on the others so
-/// the kept jobs do not wait for jobs that will not run (their artifacts
-/// come from earlier local runs instead).
-pub(crate) fn restrict_plan(plan: &mut Plan, keep: &BTreeSet<String>) {
+/// Keeps only the jobs named in `keep`. Which jobs' artifacts each kept
+/// job receives is decided on the whole plan first (they come from
+/// earlier local runs of the jobs left out); needs on jobs left out become
+/// optional, so the scheduler does not wait for jobs that will not run.
+pub(crate) fn restrict_plan(plan: &mut Plan, keep: &BTreeSet<String>) -> DependencyNames {
+    let names = dependency_names(plan);
     plan.jobs.retain(|j| keep.contains(&j.name));
     for job in &mut plan.jobs {
-        if let Some(needs) = &mut job.needs {
-            needs.retain(|n| keep.contains(&n.job));
+        for need in job.needs.iter_mut().flatten() {
+            if !keep.contains(&need.job) {
+                need.optional = true;
+            }
         }
     }
     for stage in &mut plan.stages {
         stage.jobs.retain(|j| keep.contains(j));
     }
+    names
 }
 
 /// The planned jobs called `name`: the job itself, or every instance of a
@@ -109,6 +116,7 @@ pub(crate) fn run_options(
     manual: Vec<String>,
     prefix_lines: bool,
     timeout: Option<Duration>,
+    dependencies: Option<DependencyNames>,
 ) -> Result<RunOptions, RunnerError> {
     let mut file_variables = Vec::new();
     for path in &run.var_files {
@@ -129,12 +137,17 @@ pub(crate) fn run_options(
         file_variables,
         cli_variables: context.vars.clone(),
         timeout,
+        dependencies,
     })
 }
 
 /// Runs the planned jobs on a runtime of our own and prints the summary;
 /// returns the exit status.
-pub(crate) fn run_and_summarize(planned: Planned, options: RunOptions, summary: bool) -> Result<i32, RunnerError> {
+pub(crate) fn run_and_summarize(
+    planned: Planned,
+    options: RunOptions,
+    summary: bool,
+) -> Result<i32, RunnerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -146,7 +159,11 @@ pub(crate) fn run_and_summarize(planned: Planned, options: RunOptions, summary: 
     if summary {
         print_summary(&report);
     }
-    Ok(if report.passed { exit::OK } else { exit::FAILED })
+    Ok(if report.passed {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 fn print_summary(report: &RunReport) {
@@ -158,10 +175,25 @@ fn print_summary(report: &RunReport) {
             text.to_owned()
         }
     };
-    let name_width = report.jobs.iter().map(|j| j.name.chars().count()).max().unwrap_or(3).max(3);
-    let stage_width = report.jobs.iter().map(|j| j.stage.chars().count()).max().unwrap_or(5).max(5);
+    let name_width = report
+        .jobs
+        .iter()
+        .map(|j| j.name.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let stage_width = report
+        .jobs
+        .iter()
+        .map(|j| j.stage.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!();
-    println!("{:<name_width$}  {:<stage_width$}  {:<16}  {:>8}  log", "job", "stage", "status", "time");
+    println!(
+        "{:<name_width$}  {:<stage_width$}  {:<16}  {:>8}  log",
+        "job", "stage", "status", "time"
+    );
     for job in &report.jobs {
         let status_code = match job.status.as_str() {
             "success" => "32",

@@ -11,10 +11,16 @@ pub fn run(args: &PipelineArgs) -> Result<i32, RunnerError> {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
+    let mut dependencies = None;
     if !args.stage.is_empty() {
         for stage in &args.stage {
             if !planned.plan.stages.iter().any(|s| &s.name == stage) {
-                let names: Vec<&str> = planned.plan.stages.iter().map(|s| s.name.as_str()).collect();
+                let names: Vec<&str> = planned
+                    .plan
+                    .stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
                 return Err(RunnerError::Usage(format!(
                     "no stage `{stage}` in the pipeline (stages: {})",
                     names.join(", ")
@@ -28,12 +34,14 @@ pub fn run(args: &PipelineArgs) -> Result<i32, RunnerError> {
             .filter(|j| args.stage.contains(&j.stage))
             .map(|j| j.name.clone())
             .collect();
-        restrict_plan(&mut planned.plan, &keep);
+        dependencies = Some(restrict_plan(&mut planned.plan, &keep));
     }
     for name in &args.manual {
-        let known = planned.plan.jobs.iter().any(|j| {
-            &j.name == name || crate::ci::variables::job_group_name(&j.name) == *name
-        });
+        let known = planned
+            .plan
+            .jobs
+            .iter()
+            .any(|j| &j.name == name || crate::ci::variables::job_group_name(&j.name) == *name);
         if !known {
             return Err(super::local_run::unknown_job(&planned, name));
         }
@@ -41,6 +49,14 @@ pub fn run(args: &PipelineArgs) -> Result<i32, RunnerError> {
     let concurrency = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let options = run_options(&args.run, &args.context, concurrency, args.manual.clone(), true, None)?;
+    let options = run_options(
+        &args.run,
+        &args.context,
+        concurrency,
+        args.manual.clone(),
+        true,
+        None,
+        dependencies,
+    )?;
     run_and_summarize(planned, options, true)
 }

@@ -140,7 +140,12 @@ struct Dirs {
 }
 
 impl Engine<'_> {
-    async fn run<E: Executor>(&self, executor: &E, default_dir: PathBuf, log: &mut JobLog) -> JobStatus {
+    async fn run<E: Executor>(
+        &self,
+        executor: &E,
+        default_dir: PathBuf,
+        log: &mut JobLog,
+    ) -> JobStatus {
         let initial_vars = JobVars::resolve(
             &self.settings.runner_variables,
             &self.payload.variables,
@@ -168,7 +173,10 @@ impl Engine<'_> {
         };
         let mut vars = self.job_vars(&dirs);
 
-        log.info(&format!("Running with runner {}", env!("CARGO_PKG_VERSION")));
+        log.info(&format!(
+            "Running with runner {}",
+            env!("CARGO_PKG_VERSION")
+        ));
         log.section_start(
             "prepare_executor",
             &format!("Preparing the \"{}\" executor", self.settings.executor_name),
@@ -185,7 +193,9 @@ impl Engine<'_> {
             Err(err) => return JobStatus::system_failure(err.to_string()),
         };
 
-        let status = self.stages(executor, &mut prepared, &dirs, &mut vars, log).await;
+        let status = self
+            .stages(executor, &mut prepared, &dirs, &mut vars, log)
+            .await;
         self.cleanup_file_variables(&dirs, log);
         if let Err(err) = executor.cleanup(prepared).await {
             log.warning(&format!("cleaning up the executor failed: {err}"));
@@ -201,7 +211,10 @@ impl Engine<'_> {
             ("CI_BUILDS_DIR".to_owned(), path(&self.settings.builds_dir)),
             ("CI_PROJECT_DIR".to_owned(), path(&dirs.project)),
             ("RUNNER_TEMP_PROJECT_DIR".to_owned(), path(&dirs.tmp)),
-            ("CI_JOB_TIMEOUT".to_owned(), self.timeout.as_secs().to_string()),
+            (
+                "CI_JOB_TIMEOUT".to_owned(),
+                self.timeout.as_secs().to_string(),
+            ),
             ("CI_JOB_STATUS".to_owned(), "running".to_owned()),
             ("CI_SERVER".to_owned(), "yes".to_owned()),
         ];
@@ -258,9 +271,15 @@ impl Engine<'_> {
         }
 
         let (name, title) = if succeeded {
-            ("upload_artifacts_on_success", "Uploading artifacts for successful job")
+            (
+                "upload_artifacts_on_success",
+                "Uploading artifacts for successful job",
+            )
         } else {
-            ("upload_artifacts_on_failure", "Uploading artifacts for failed job")
+            (
+                "upload_artifacts_on_failure",
+                "Uploading artifacts for failed job",
+            )
         };
         if self.has_artifacts_to_upload(succeeded) {
             log.section_start(name, title);
@@ -290,7 +309,12 @@ impl Engine<'_> {
     }
 
     /// get_sources, restore_cache and download_artifacts.
-    async fn prepare_workspace(&self, dirs: &Dirs, vars: &JobVars, log: &mut JobLog) -> Result<(), JobStatus> {
+    async fn prepare_workspace(
+        &self,
+        dirs: &Dirs,
+        vars: &JobVars,
+        log: &mut JobLog,
+    ) -> Result<(), JobStatus> {
         log.section_start("get_sources", "Getting source from Git repository");
         let request = SourcesRequest {
             payload: self.payload,
@@ -335,7 +359,13 @@ impl Engine<'_> {
         {
             log.section_start("download_artifacts", "Downloading artifacts");
             let downloaded = blocking(|| {
-                artifacts_stage::download_artifacts(self.payload, &dirs.project, &dirs.tmp, self.transport, log)
+                artifacts_stage::download_artifacts(
+                    self.payload,
+                    &dirs.project,
+                    &dirs.tmp,
+                    self.transport,
+                    log,
+                )
             });
             log.section_end("download_artifacts");
             if let Err(err) = downloaded {
@@ -361,13 +391,26 @@ impl Engine<'_> {
     ) -> JobStatus {
         let script_deadline = self.script_deadline(vars, log);
         let mut status = JobStatus::Success;
-        for step in self.payload.steps.iter().filter(|s| s.name != AFTER_SCRIPT_STEP) {
+        for step in self
+            .payload
+            .steps
+            .iter()
+            .filter(|s| s.name != AFTER_SCRIPT_STEP)
+        {
             let name = format!("step_{}", step.name);
             let title = format!("Executing \"{name}\" stage of the job script");
             let script = generate(&self.script_spec(dirs, vars, &step.script));
             log.section_start(&name, &title);
             let outcome = self
-                .run_step(executor, prepared, &name, script, script_deadline, dirs, log)
+                .run_step(
+                    executor,
+                    prepared,
+                    &name,
+                    script,
+                    script_deadline,
+                    dirs,
+                    log,
+                )
                 .await;
             log.section_end(&name);
             status = self.step_status(outcome, script_deadline);
@@ -381,7 +424,11 @@ impl Engine<'_> {
             return status;
         }
 
-        if let Some(after) = self.payload.step(AFTER_SCRIPT_STEP).filter(|s| !s.script.is_empty()) {
+        if let Some(after) = self
+            .payload
+            .step(AFTER_SCRIPT_STEP)
+            .filter(|s| !s.script.is_empty())
+        {
             let spec = self.script_spec(dirs, vars, &after.script);
             let script = generate_after_script(&spec, status.ci_job_status());
             let after_deadline = self.after_script_deadline(vars, log);
@@ -389,7 +436,16 @@ impl Engine<'_> {
             // after_script answers only to an abort: it must be able to run
             // after a cancel.
             let outcome = self
-                .run_step_with(executor, prepared, "after_script", script, after_deadline, dirs, log, self.abort.clone())
+                .run_step_with(
+                    executor,
+                    prepared,
+                    "after_script",
+                    script,
+                    after_deadline,
+                    dirs,
+                    log,
+                    self.abort.clone(),
+                )
                 .await;
             log.section_end("after_script");
             match outcome {
@@ -399,10 +455,15 @@ impl Engine<'_> {
                     return self.job_timeout();
                 }
                 Ok(o) if !o.exit.is_success() => {
-                    log.warning(&format!("after_script failed, but job will continue unaffected: {}", exit_text(o.exit)));
+                    log.warning(&format!(
+                        "after_script failed, but job will continue unaffected: {}",
+                        exit_text(o.exit)
+                    ));
                 }
                 Ok(_) => {}
-                Err(err) => log.warning(&format!("after_script failed, but job will continue unaffected: {err}")),
+                Err(err) => log.warning(&format!(
+                    "after_script failed, but job will continue unaffected: {err}"
+                )),
             }
         }
         status
@@ -420,8 +481,10 @@ impl Engine<'_> {
         log: &mut JobLog,
     ) -> Result<StepOutcome, runner_executors::ExecutorError> {
         let cancel = self.cancel.clone();
-        self.run_step_with(executor, prepared, stage, script, deadline, dirs, log, cancel)
-            .await
+        self.run_step_with(
+            executor, prepared, stage, script, deadline, dirs, log, cancel,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -507,7 +570,9 @@ impl Engine<'_> {
         match setting_duration(vars, "RUNNER_SCRIPT_TIMEOUT", log) {
             Some(limit) if Instant::now() + limit < self.deadline => Instant::now() + limit,
             Some(_) => {
-                log.warning("RUNNER_SCRIPT_TIMEOUT is longer than the job timeout; the job timeout applies");
+                log.warning(
+                    "RUNNER_SCRIPT_TIMEOUT is longer than the job timeout; the job timeout applies",
+                );
                 self.deadline
             }
             None => self.deadline,
@@ -563,13 +628,14 @@ impl Engine<'_> {
     }
 
     fn has_artifacts_to_upload(&self, succeeded: bool) -> bool {
-        self.payload.artifacts.iter().any(|a| {
-            match a.when.as_deref().unwrap_or("on_success") {
+        self.payload
+            .artifacts
+            .iter()
+            .any(|a| match a.when.as_deref().unwrap_or("on_success") {
                 "always" => true,
                 "on_failure" => !succeeded,
                 _ => succeeded,
-            }
-        })
+            })
     }
 
     /// Removes what the scripts left in the job's temporary directory:
@@ -579,10 +645,7 @@ impl Engine<'_> {
             return;
         }
         if let Err(err) = std::fs::remove_dir_all(&dirs.tmp) {
-            log.warning(&format!(
-                "cannot remove {}: {err}",
-                dirs.tmp.display()
-            ));
+            log.warning(&format!("cannot remove {}: {err}", dirs.tmp.display()));
         }
     }
 }
@@ -602,7 +665,9 @@ fn setting_duration(vars: &JobVars, key: &str, log: &mut JobLog) -> Option<Durat
     match parse_go_duration(&text) {
         Some(d) => Some(d),
         None => {
-            log.warning(&format!("ignoring {key}={text:?}: not a duration such as 10m or 1h30m"));
+            log.warning(&format!(
+                "ignoring {key}={text:?}: not a duration such as 10m or 1h30m"
+            ));
             None
         }
     }

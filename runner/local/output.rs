@@ -31,7 +31,11 @@ pub struct LocalLogTarget {
 impl LocalLogTarget {
     /// `prefix` is the job name to put before each terminal line, or
     /// `None` for a single job.
-    pub fn new(log_file: &Path, prefix: Option<&str>, style: TerminalStyle) -> std::io::Result<Self> {
+    pub fn new(
+        log_file: &Path,
+        prefix: Option<&str>,
+        style: TerminalStyle,
+    ) -> std::io::Result<Self> {
         if let Some(dir) = log_file.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -79,7 +83,9 @@ impl TerminalLines {
     fn new(prefix: Option<&str>, style: TerminalStyle) -> Self {
         let prefix = prefix.map(|name| {
             if style.color {
-                let hash = name.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+                let hash = name
+                    .bytes()
+                    .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
                 let color = PREFIX_COLORS[hash % PREFIX_COLORS.len()];
                 format!("\x1b[{color}m{name}\x1b[0m │ ")
             } else {
@@ -221,7 +227,10 @@ mod tests {
     fn the_log_file_keeps_every_byte() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs/job.log");
-        let style = TerminalStyle { color: false, quiet: true };
+        let style = TerminalStyle {
+            color: false,
+            quiet: true,
+        };
         let mut target = LocalLogTarget::new(&path, Some("job"), style).unwrap();
         target.write(b"section_start:1:x\r\x1b[0Kone\n");
         target.write(b"two");

@@ -15,7 +15,9 @@ use crate::ci::model::cache::{CacheKey, CacheSpec as YamlCache};
 use crate::ci::model::job::Job;
 use crate::ci::model::when::When;
 use crate::ci::plan::PlannedJob;
-use crate::ci::variables::{GitFacts, PipelineOptions, VarSource, Variables, job_only_variables, job_variables};
+use crate::ci::variables::{
+    GitFacts, PipelineOptions, VarSource, Variables, job_only_variables, job_variables,
+};
 use crate::job::payload::{
     AFTER_SCRIPT_STEP, ArtifactSpec, CacheSpec, Dependency, Features, GitInfo, Image, JobInfo,
     JobPayload, JobVariable, RunnerInfo, SCRIPT_STEP, Step,
@@ -147,7 +149,12 @@ pub fn build_payload(p: &PipelineFacts, j: &JobFacts) -> Result<JobPayload, Stri
             ..Image::default()
         }),
         services: services(j.model),
-        artifacts: j.model.artifacts.as_ref().map(artifacts).unwrap_or_default(),
+        artifacts: j
+            .model
+            .artifacts
+            .as_ref()
+            .map(artifacts)
+            .unwrap_or_default(),
         cache,
         dependencies: j.dependencies.clone(),
         features: Features {
@@ -223,7 +230,9 @@ fn refspecs(sha: &str, git_ref: &str, is_tag: bool, depth: u32, pipeline_id: u64
         if is_tag {
             specs.push(format!("+refs/tags/{git_ref}:refs/tags/{git_ref}"));
         } else if !git_ref.is_empty() {
-            specs.push(format!("+refs/heads/{git_ref}:refs/remotes/origin/{git_ref}"));
+            specs.push(format!(
+                "+refs/heads/{git_ref}:refs/remotes/origin/{git_ref}"
+            ));
         }
     } else {
         specs.push("+refs/heads/*:refs/remotes/origin/*".to_owned());

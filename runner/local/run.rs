@@ -40,6 +40,41 @@ pub struct RunOptions {
     pub cli_variables: Vec<(String, String)>,
     /// Overrides every job's timeout.
     pub timeout: Option<Duration>,
+    /// Whose artifacts each job receives, when decided on a larger plan
+    /// than the one run; `None` decides on the plan run.
+    pub dependencies: Option<DependencyNames>,
+}
+
+/// Job name → names of the jobs whose artifacts it receives.
+pub type DependencyNames = HashMap<String, Vec<String>>;
+
+/// Whose artifacts each job of `plan` receives, by GitLab's rules:
+/// `dependencies` lists them; otherwise `needs` does (those with
+/// `artifacts: true`); otherwise every job of an earlier stage.
+pub fn dependency_names(plan: &Plan) -> DependencyNames {
+    let stage_index = |stage: &str| plan.stages.iter().position(|s| s.name == stage);
+    plan.jobs
+        .iter()
+        .map(|job| {
+            let names = if let Some(deps) = &job.dependencies {
+                deps.clone()
+            } else if let Some(needs) = &job.needs {
+                needs
+                    .iter()
+                    .filter(|n| n.artifacts)
+                    .map(|n| n.job.clone())
+                    .collect()
+            } else {
+                let mine = stage_index(&job.stage);
+                plan.jobs
+                    .iter()
+                    .filter(|j| stage_index(&j.stage) < mine)
+                    .map(|j| j.name.clone())
+                    .collect()
+            };
+            (job.name.clone(), names)
+        })
+        .collect()
 }
 
 /// Where sources come from.
@@ -83,6 +118,7 @@ struct Shared {
     settings: EngineSettings,
     executor: AnyExecutor,
     options: RunOptions,
+    dependencies: DependencyNames,
     pipeline_id: u64,
     /// Job name → id of its run in this pipeline, once it has finished.
     finished: Mutex<HashMap<String, u64>>,
@@ -93,7 +129,11 @@ struct Shared {
 }
 
 /// Runs `plan`'s jobs; the plan may be a subset of the pipeline (`exec`).
-pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result<RunReport, String> {
+pub async fn run_plan(
+    loaded: Loaded,
+    plan: Plan,
+    options: RunOptions,
+) -> Result<RunReport, String> {
     let started = Instant::now();
     let state = ProjectState::for_project(&loaded.git.toplevel);
     let pipeline_id = state
@@ -116,7 +156,10 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         executor_name: "shell".to_owned(),
         custom_build_dir_enabled: true,
         runner_variables: vec![
-            ("CI_RUNNER_VERSION".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            (
+                "CI_RUNNER_VERSION".to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
             ("CI_RUNNER_REVISION".to_owned(), "local".to_owned()),
             ("CI_RUNNER_EXECUTABLE_ARCH".to_owned(), executable_arch()),
             ("CI_RUNNER_SHORT_TOKEN".to_owned(), "local".to_owned()),
@@ -128,6 +171,10 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         ],
     };
     let store = LocalArtifactStore::new(state.artifacts_dir());
+    let dependencies = match &options.dependencies {
+        Some(names) => names.clone(),
+        None => dependency_names(&plan),
+    };
     let mut scheduler = Scheduler::new(&plan, &options.manual).map_err(|e| e.to_string())?;
     let concurrency = options.concurrency.max(1);
     let shared = Arc::new(Shared {
@@ -138,6 +185,7 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
         settings,
         executor,
         options,
+        dependencies,
         pipeline_id,
         finished: Mutex::new(HashMap::new()),
         cancel: CancellationToken::new(),
@@ -149,12 +197,15 @@ pub async fn run_plan(loaded: Loaded, plan: Plan, options: RunOptions) -> Result
     let mut reports: HashMap<usize, (Option<Duration>, PathBuf, u32)> = HashMap::new();
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
-    let mut terminations = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+    let mut terminations =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     loop {
         queue.extend(scheduler.ready(Instant::now()));
         while running.len() < concurrency {
-            let Some(start) = queue.pop_front() else { break };
+            let Some(start) = queue.pop_front() else {
+                break;
+            };
             let shared = Arc::clone(&shared);
             let log_file = shared.state.log_file(pipeline_id, &start.name);
             let attempt = start.attempt;
@@ -372,31 +423,20 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
     outcome
 }
 
-/// The jobs whose artifacts `job` downloads, with GitLab's rules:
-/// `dependencies` lists them; otherwise `needs` does (those with
-/// `artifacts: true`); otherwise every job of an earlier stage. A job that
-/// did not run in this pipeline is looked up among earlier local runs.
+/// The jobs whose artifacts `job` downloads (see [`dependency_names`]),
+/// with their archives and dotenv variables. A job that did not run in
+/// this pipeline is looked up among earlier local runs.
 fn dependencies_of(shared: &Shared, job: &PlannedJob) -> (Vec<Dependency>, Vec<(String, String)>) {
-    let names: Vec<String> = if let Some(deps) = &job.dependencies {
-        deps.clone()
-    } else if let Some(needs) = &job.needs {
-        needs
-            .iter()
-            .filter(|n| n.artifacts)
-            .map(|n| n.job.clone())
-            .collect()
-    } else {
-        let stage_index = |stage: &str| shared.plan.stages.iter().position(|s| s.name == stage);
-        let mine = stage_index(&job.stage);
-        shared
-            .plan
-            .jobs
-            .iter()
-            .filter(|j| stage_index(&j.stage) < mine)
-            .map(|j| j.name.clone())
-            .collect()
-    };
-    let finished = shared.finished.lock().map(|f| f.clone()).unwrap_or_default();
+    let names = shared
+        .dependencies
+        .get(&job.name)
+        .cloned()
+        .unwrap_or_default();
+    let finished = shared
+        .finished
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
     let mut dependencies = Vec::new();
     let mut dotenv = Vec::new();
     for name in names {

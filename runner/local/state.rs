@@ -55,7 +55,9 @@ impl ProjectState {
 
     /// The project directory of job `job_name`.
     pub fn project_dir(&self, job_name: &str, project_path: &str) -> PathBuf {
-        self.builds_dir().join(job_dir_name(job_name)).join(project_path)
+        self.builds_dir()
+            .join(job_dir_name(job_name))
+            .join(project_path)
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -83,7 +85,9 @@ impl ProjectState {
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(0);
         let next = last + 1;
-        let tmp = self.root.join(format!("last-pipeline-id.{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!("last-pipeline-id.{}", std::process::id()));
         fs::write(&tmp, format!("{next}\n"))?;
         fs::rename(&tmp, &path)?;
         Ok(next)
@@ -94,14 +98,21 @@ impl ProjectState {
         let dir = self.artifacts_dir().join("latest");
         fs::create_dir_all(&dir)?;
         let path = dir.join(job_dir_name(job_name));
-        let tmp = dir.join(format!(".{}.{}", job_dir_name(job_name), std::process::id()));
+        let tmp = dir.join(format!(
+            ".{}.{}",
+            job_dir_name(job_name),
+            std::process::id()
+        ));
         fs::write(&tmp, job_id.to_string())?;
         fs::rename(&tmp, &path)
     }
 
     /// The id of the latest run of `job_name` that left artifacts.
     pub fn latest_artifacts(&self, job_name: &str) -> Option<u64> {
-        let path = self.artifacts_dir().join("latest").join(job_dir_name(job_name));
+        let path = self
+            .artifacts_dir()
+            .join("latest")
+            .join(job_dir_name(job_name));
         fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 }

@@ -40,7 +40,12 @@ pub(crate) fn parse_var_file(name: &str, text: &str) -> Result<Vec<JobVariable>,
     let map = match &root.value {
         Value::Map(map) => map,
         Value::Null => return Ok(Vec::new()),
-        _ => return Err(format!("{}: a variables file is a map of NAME: value", at(&root))),
+        _ => {
+            return Err(format!(
+                "{}: a variables file is a map of NAME: value",
+                at(&root)
+            ));
+        }
     };
     let mut out = Vec::new();
     for (key, node) in map.iter() {
@@ -79,7 +84,12 @@ pub(crate) fn parse_var_file(name: &str, text: &str) -> Result<Vec<JobVariable>,
     Ok(out)
 }
 
-fn scalar(node: &Node, key: &str, field: &str, at: &dyn Fn(&Node) -> String) -> Result<String, String> {
+fn scalar(
+    node: &Node,
+    key: &str,
+    field: &str,
+    at: &dyn Fn(&Node) -> String,
+) -> Result<String, String> {
     match &node.value {
         Value::Seq(_) | Value::Map(_) => Err(format!(
             "{}: {key}: `{field}` must be a string, number or boolean",
@@ -93,7 +103,10 @@ fn scalar(node: &Node, key: &str, field: &str, at: &dyn Fn(&Node) -> String) -> 
 fn flag(node: &Node, key: &str, field: &str, at: &dyn Fn(&Node) -> String) -> Result<bool, String> {
     match &node.value {
         Value::Bool(b) => Ok(*b),
-        _ => Err(format!("{}: {key}: `{field}` must be true or false", at(node))),
+        _ => Err(format!(
+            "{}: {key}: `{field}` must be true or false",
+            at(node)
+        )),
     }
 }
 
@@ -121,10 +134,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_line_and_key() {
-        let err = parse_var_file("vars.yml", "A: 1\nB:\n  value: x\n  masked: maybe\n").unwrap_err();
+        let err =
+            parse_var_file("vars.yml", "A: 1\nB:\n  value: x\n  masked: maybe\n").unwrap_err();
         assert_eq!(err, "vars.yml:4:11: B: `masked` must be true or false");
         let err = parse_var_file("vars.yml", "A:\n  valu: x\n").unwrap_err();
-        assert!(err.starts_with("vars.yml:2:9: A: unknown key `valu`"), "{err}");
+        assert!(
+            err.starts_with("vars.yml:2:9: A: unknown key `valu`"),
+            "{err}"
+        );
         let err = parse_var_file("vars.yml", "- a\n").unwrap_err();
         assert!(err.starts_with("vars.yml:1:1: "), "{err}");
         let err = parse_var_file("vars.yml", "A: [1]\n").unwrap_err();
