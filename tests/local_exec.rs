@@ -300,7 +300,7 @@ fn ctrl_c_cancels_the_job_runs_after_script_and_leaves_no_process() {
         "job:\n  script:\n    - echo started\n    - setsid sleep {token} &\n    - sleep {token}\n  after_script: [\"echo after=$CI_JOB_STATUS\"]\n"
     );
     let p = LocalProject::new(&ci);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
         .args(["exec", "job"])
         .current_dir(p.path())
         .env("RUNNER_STATE_DIR", p.state.path())
