@@ -354,7 +354,16 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
             .lookup("CI_COMMIT_REF_PROTECTED")
             == Some("true"),
     };
-    let prefix = shared.options.prefix_lines.then_some(planned.name.as_str());
+    // Names padded to the longest, so output lines start in one column.
+    let width = shared
+        .plan
+        .jobs
+        .iter()
+        .map(|j| j.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let prefix = format!("{:<width$}", planned.name);
+    let prefix = shared.options.prefix_lines.then_some(prefix.as_str());
     let target = match LocalLogTarget::new(&log_file, prefix, shared.options.style) {
         Ok(t) => t,
         Err(e) => {
