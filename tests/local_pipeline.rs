@@ -37,7 +37,7 @@ test:
     let p = LocalProject::new(ci);
     let r = p.run(&["pipeline"]);
     r.assert_code(0)
-        .assert_stdout_has("test │ lib")
+        .assert_stdout_has("│ lib")
         .assert_stdout_has("link-kept")
         .assert_stdout_has("log-excluded")
         .assert_stdout_has("passed");
