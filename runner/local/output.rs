@@ -104,10 +104,17 @@ impl TerminalLines {
             return;
         }
         let mut rest = bytes;
-        let mut out = Vec::with_capacity(bytes.len() + 64);
+        let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            self.partial.extend_from_slice(&rest[..nl]);
-            self.render_line(&mut out);
+            if self.partial.is_empty() {
+                self.render_line(&rest[..nl], &mut out);
+            } else {
+                self.partial.extend_from_slice(&rest[..nl]);
+                let line = std::mem::take(&mut self.partial);
+                self.render_line(&line, &mut out);
+                self.partial = line;
+                self.partial.clear();
+            }
             rest = &rest[nl + 1..];
         }
         self.partial.extend_from_slice(rest);
@@ -123,29 +130,38 @@ impl TerminalLines {
             return;
         }
         let mut out = Vec::new();
-        self.render_line(&mut out);
+        let line = std::mem::take(&mut self.partial);
+        self.render_line(&line, &mut out);
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&out);
         let _ = stdout.flush();
     }
 
-    /// Renders `self.partial` as one terminal line into `out` and clears it.
-    fn render_line(&mut self, out: &mut Vec<u8>) {
-        let (line, had_marker) = strip_section_markers(&self.partial);
-        let line = if self.style.color {
-            line
-        } else {
-            strip_ansi(&line)
-        };
-        self.partial.clear();
-        // A line that held only a section end marker disappears.
+    /// Renders one line (without its newline) for the terminal into `out`.
+    fn render_line(&self, line: &[u8], out: &mut Vec<u8>) {
+        // Markers and colours both need ESC (markers end in `\r ESC [0K`):
+        // a line without one is printed as it is, which is most output.
+        if !line.contains(&0x1b) {
+            self.emit(line, out);
+            return;
+        }
+        let (line, had_marker) = strip_section_markers(line);
+        // A line that held only section markers disappears.
         if line.is_empty() && had_marker {
             return;
         }
+        if self.style.color {
+            self.emit(&line, out);
+        } else {
+            self.emit(&strip_ansi(&line), out);
+        }
+    }
+
+    fn emit(&self, line: &[u8], out: &mut Vec<u8>) {
         if let Some(prefix) = &self.prefix {
             out.extend_from_slice(prefix.as_bytes());
         }
-        out.extend_from_slice(&line);
+        out.extend_from_slice(line);
         if self.style.color {
             out.extend_from_slice(b"\x1b[0m");
         }
