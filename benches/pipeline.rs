@@ -429,14 +429,17 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn print_report(rows: &[Row], runner: &Path, gcl: &Result<Gcl, String>, load_before: &str) {
+fn print_report(rows: &[Row], runner: Option<&Path>, gcl: &Result<Gcl, String>, load_before: &str) {
     println!();
     println!(
         "{} cores; load average {load_before} before, {} after",
         thread::available_parallelism().map_or(0, |n| n.get()),
         load()
     );
-    println!("runner: {}", runner.display());
+    match runner {
+        Some(bin) => println!("runner: {}", bin.display()),
+        None => println!("runner: not measured (RUNNER_BENCH_ONLY)"),
+    }
     match gcl {
         Ok(g) => println!("gitlab-ci-local: {} ({})", g.version, GCL_FLAGS.join(" ")),
         Err(why) => println!("gitlab-ci-local: not measured: {why}"),
@@ -541,5 +544,10 @@ fn main() {
             alone,
         });
     }
-    print_report(&rows, &runner, &gcl, &load_before);
+    print_report(
+        &rows,
+        with_runner.then_some(runner.as_path()),
+        &gcl,
+        &load_before,
+    );
 }
