@@ -60,15 +60,10 @@ struct Scenario {
 fn scenarios() -> Vec<Scenario> {
     let trivial = "hi:\n  script: [echo hi]\n".to_string();
     let mut ten = String::from("stages: [build, test, deploy]\n");
-    for (i, stage) in ["build", "build", "build", "test", "test", "test", "test"]
-        .iter()
-        .chain(&["deploy", "deploy", "deploy"])
-        .enumerate()
-    {
-        ten.push_str(&format!(
-            "job{}:\n  stage: {stage}\n  script: [echo hi]\n",
-            i + 1
-        ));
+    let stages = ["build", "build", "build", "test", "test", "test", "test"];
+    for (i, stage) in stages.iter().chain(&["deploy"; 3]).enumerate() {
+        let n = i + 1;
+        ten.push_str(&format!("job{n}:\n  stage: {stage}\n  script: [echo hi]\n"));
     }
     let artifacts = format!(
         "stages: [build, test]\ngenerate:\n  stage: build\n  script:\n{}  artifacts:\n    paths: [out/]\n\
