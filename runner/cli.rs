@@ -19,6 +19,10 @@ pub enum Command {
     Lint(LintArgs),
     /// Show the pipeline GitLab would create: stages, jobs and why each runs.
     Plan(PlanArgs),
+    /// Run one job of the pipeline on this machine.
+    Exec(ExecArgs),
+    /// Run the whole pipeline on this machine: stages, needs, artifacts, cache.
+    Pipeline(PipelineArgs),
 }
 
 /// Where the configuration is and how includes are fetched.
@@ -94,6 +98,78 @@ pub struct PlanArgs {
     /// the README).
     #[arg(long, value_name = "REF")]
     pub changes_base: Option<String>,
+}
+
+/// How local jobs run; shared by `exec` and `pipeline`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Variables from a YAML file: `KEY: value` or `KEY: {value, masked,
+    /// file, raw}`. Keeps secrets off the command line. Repeatable.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// Where jobs run.
+    #[arg(long, value_enum, default_value_t = ExecutorChoice::Shell)]
+    pub executor: ExecutorChoice,
+    /// How the job gets its sources: `worktree` (default) is the working
+    /// tree as it is, uncommitted edits included, over a checkout of HEAD;
+    /// `commit` is exactly what GitLab does (`GIT_STRATEGY`, `GIT_DEPTH`, ...)
+    /// with this repository as the remote.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Worktree)]
+    pub source: SourceChoice,
+    /// Print only the summary, not the jobs' output (the full logs are
+    /// still written to files).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorChoice {
+    Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceChoice {
+    Worktree,
+    Commit,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The job to run (for `parallel` jobs: `name 1/3`, or the name alone
+    /// for every instance).
+    pub job: String,
+    /// First run the jobs JOB needs, and theirs, so their artifacts reach it.
+    #[arg(long)]
+    pub needs: bool,
+    /// The job timeout, overriding the job's `timeout:` (e.g. `10m`, `1h`).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub context: PipelineContextArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// How many jobs run at once (default: the number of CPU cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run this manual job too (a job name, or a parallel job's base name).
+    /// Repeatable.
+    #[arg(long, value_name = "JOB")]
+    pub manual: Vec<String>,
+    /// Run only the jobs of this stage (and none before it). Repeatable.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub context: PipelineContextArgs,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -8,6 +8,9 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// The configuration is invalid (`lint`, `plan`).
     pub const INVALID_CONFIG: i32 = 1;
+    /// `exec`, `pipeline`: the job or the pipeline did not pass (also given
+    /// when the configuration is invalid: either way nothing passed).
+    pub const FAILED: i32 = 1;
     /// Wrong command-line usage (clap uses the same code).
     pub const USAGE: i32 = 2;
     /// The runner itself could not do its work (I/O, git missing, ...).

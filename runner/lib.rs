@@ -9,4 +9,6 @@ pub mod cli;
 pub mod commands;
 pub mod errors;
 pub mod job;
+pub mod local;
+pub mod pipeline;
 pub mod trace;

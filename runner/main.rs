@@ -8,6 +8,8 @@ fn main() {
     let result = match cli.command {
         Command::Lint(args) => commands::lint::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Exec(args) => commands::exec::run(&args),
+        Command::Pipeline(args) => commands::pipeline::run(&args),
     };
     let code = match result {
         Ok(code) => code,

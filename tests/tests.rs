@@ -5,3 +5,5 @@ mod support;
 mod cli_lint;
 mod cli_plan;
 mod corpus;
+mod local_exec;
+mod local_pipeline;

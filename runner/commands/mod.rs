@@ -1,6 +1,9 @@
 //! One module per subcommand. Each `run` returns the process exit status.
 
+pub mod exec;
 pub mod lint;
+mod local_run;
+pub mod pipeline;
 pub mod plan;
 
 mod common;

@@ -30,6 +30,9 @@ pub struct JobLog {
     limit: OutputLimit,
     /// Whether to write collapsible section markers.
     sections: bool,
+    /// Whether the last byte written was a newline: section ends and
+    /// runner lines begin on a line of their own.
+    at_line_start: bool,
     /// Scratch buffers reused for every write.
     masked: Vec<u8>,
     limited: Vec<u8>,
@@ -43,6 +46,7 @@ impl JobLog {
             masker: Masker::new(secrets),
             limit: OutputLimit::new(limit_bytes),
             sections: true,
+            at_line_start: true,
             masked: Vec::new(),
             limited: Vec::new(),
         }
@@ -56,6 +60,9 @@ impl JobLog {
 
     /// Job output, passed through as it came (masked and limited).
     pub fn write(&mut self, bytes: &[u8]) {
+        if let Some(&last) = bytes.last() {
+            self.at_line_start = last == b'\n';
+        }
         self.masked.clear();
         self.masker.push(bytes, &mut self.masked);
         self.emit_masked();
@@ -101,8 +108,7 @@ impl JobLog {
     /// Closes section `name`.
     pub fn section_end(&mut self, name: &str) {
         if self.sections {
-            // The end marker begins its own line: output may not have ended
-            // with a newline.
+            self.end_line();
             self.write(trace::section_end(now(), name).as_bytes());
         }
     }
@@ -115,7 +121,15 @@ impl JobLog {
         self.target.finish();
     }
 
+    /// Output may stop mid-line; what the runner writes next starts anew.
+    fn end_line(&mut self) {
+        if !self.at_line_start {
+            self.write(b"\n");
+        }
+    }
+
     fn line(&mut self, colour: &str, text: &str) {
+        self.end_line();
         let mut out = String::with_capacity(text.len() + 16);
         out.push_str(colour);
         out.push_str(text);

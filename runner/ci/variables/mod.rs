@@ -26,7 +26,7 @@ mod set;
 mod slug;
 
 pub use availability::{Availability, availability, visible_to_rules};
-pub use commit::{CommitText, MAX_COMMIT_MESSAGE_BYTES, commit_text};
+pub use commit::{CommitText, MAX_COMMIT_MESSAGE_BYTES, commit_text, iso8601_utc};
 pub use expand::{expand_gitlab, expand_gitlab_or_blank, expand_runner};
 pub use git::{GitError, GitFacts, HeadCommit, HeadTag};
 pub use job::{job_group_name, job_only_variables, job_variables};
