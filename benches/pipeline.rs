@@ -49,6 +49,8 @@ struct Scenario {
     yaml: String,
     /// `None`: the whole pipeline; `Some(job)`: that job alone (`runner exec`).
     job: Option<&'static str>,
+    /// More arguments for the runner.
+    runner_flags: &'static [&'static str],
     runner_runs: usize,
     gcl_runs: usize,
     goal: &'static str,
@@ -77,6 +79,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "1. one trivial job (pipeline)",
             yaml: trivial.clone(),
             job: None,
+            runner_flags: &[],
             runner_runs: 20,
             gcl_runs: 5,
             goal: "≤ 30 ms, ≤ 15 MiB",
@@ -86,6 +89,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "1. one trivial job (exec)",
             yaml: trivial,
             job: Some("hi"),
+            runner_flags: &[],
             runner_runs: 20,
             gcl_runs: 5,
             goal: "≤ 30 ms, ≤ 15 MiB",
@@ -95,6 +99,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "2. ten trivial jobs, 3 stages",
             yaml: ten,
             job: None,
+            runner_flags: &[],
             runner_runs: 20,
             gcl_runs: 5,
             goal: "≤ 60 ms",
@@ -104,6 +109,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "3. 100 MiB artifacts, 2000 files",
             yaml: artifacts,
             job: None,
+            runner_flags: &[],
             runner_runs: 5,
             gcl_runs: 3,
             goal: "≤ 1.5 s",
@@ -111,12 +117,25 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "4. 50 MiB of job log",
-            yaml: log,
+            yaml: log.clone(),
             job: None,
+            runner_flags: &[],
             runner_runs: 5,
             gcl_runs: 3,
             goal: "≤ 0.5 s, flat memory",
             alone: Some(PRINT.to_vec()),
+        },
+        // gitlab-ci-local shows no job output with --quiet; the runner's own
+        // --quiet shows what printing the log costs it.
+        Scenario {
+            name: "4. 50 MiB of job log, runner --quiet",
+            yaml: log,
+            job: None,
+            runner_flags: &["--quiet"],
+            runner_runs: 5,
+            gcl_runs: 0,
+            goal: "≤ 0.5 s, flat memory",
+            alone: None,
         },
     ]
 }
@@ -347,13 +366,20 @@ fn runner_bin() -> PathBuf {
 
 fn measure_runner(s: &Scenario, bin: &Path) -> Result<Figures, String> {
     let project = fixture(&s.yaml);
+    // The runner keeps builds, artifacts and logs of local runs in its state
+    // directory; one of its own per scenario keeps them off the user's cache
+    // and removes them afterwards.
+    let state = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     measure(s.runner_runs, || {
         let mut cmd = Command::new(bin);
         match s.job {
             Some(job) => cmd.args(["exec", job]),
             None => cmd.arg("pipeline"),
         };
-        cmd.arg("--project-dir").arg(project.path());
+        cmd.args(s.runner_flags)
+            .arg("--project-dir")
+            .arg(project.path())
+            .env("RUNNER_STATE_DIR", state.path());
         (cmd, ())
     })
 }
@@ -530,7 +556,9 @@ fn main() {
     for s in &all {
         eprintln!("measuring {} ...", s.name);
         let runner_figures = with_runner.then(|| measure_runner(s, &runner));
-        let gcl_figures = gcl.as_ref().ok().map(|g| measure_gcl(s, g));
+        let gcl_figures = (gcl.as_ref().ok())
+            .filter(|_| s.gcl_runs > 0)
+            .map(|g| measure_gcl(s, g));
         let alone = s.alone.as_ref().map(|c| measure_alone(s, c));
         rows.push(Row {
             scenario: s,
