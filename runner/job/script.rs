@@ -95,6 +95,12 @@ pub fn generate_after_script(spec: &ScriptSpec, job_status: &str) -> String {
     generate(&spec)
 }
 
+/// Creates a directory only when it is missing: the runner usually made it
+/// already, and `mkdir` is a process to start in every stage.
+fn make_dir(quoted: &str) -> String {
+    format!("[ -d {quoted} ] || mkdir -p {quoted}\n")
+}
+
 /// The stage body: exports, `cd`, then each command echoed and run.
 fn body(spec: &ScriptSpec) -> String {
     let q = |s: &str| quote(spec.dialect, s);
@@ -103,7 +109,7 @@ fn body(spec: &ScriptSpec) -> String {
     for var in spec.variables.iter().filter(|v| is_identifier(&v.key)) {
         if var.file {
             if !tmp_made {
-                out.push_str(&format!("mkdir -p {}\n", q(&spec.tmp_dir)));
+                out.push_str(&make_dir(&q(&spec.tmp_dir)));
                 tmp_made = true;
             }
             let path = q(&join(&spec.tmp_dir, &var.key));
@@ -117,13 +123,14 @@ fn body(spec: &ScriptSpec) -> String {
         }
     }
     if !tmp_made {
-        out.push_str(&format!("mkdir -p {}\n", q(&spec.tmp_dir)));
+        out.push_str(&make_dir(&q(&spec.tmp_dir)));
     }
     out.push_str(&format!(
         "export GITLAB_ENV={}\n",
         q(&join(&spec.tmp_dir, GITLAB_ENV_FILE))
     ));
-    out.push_str("touch \"$GITLAB_ENV\"\n");
+    // `: >>` creates the file like `touch` without starting a process.
+    out.push_str(": >> \"$GITLAB_ENV\"\n");
     // Lines a previous stage appended as KEY=value; a line that is not a
     // valid assignment is ignored rather than failing the stage. The
     // `|| [ -n ... ]` keeps a last line without its newline.
