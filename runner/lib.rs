@@ -7,6 +7,7 @@ pub mod archive;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod errors;
 pub mod job;
 pub mod local;
