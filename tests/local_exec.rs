@@ -330,3 +330,13 @@ fn ctrl_c_cancels_the_job_runs_after_script_and_leaves_no_process() {
     let left = processes_with(&format!("sleep {token}"));
     assert!(left.is_empty(), "processes survived: {left:?}");
 }
+
+#[test]
+fn gitlab_tokens_are_masked_by_their_prefix() {
+    let p = LocalProject::new("job:\n  script:\n    - printf 'pat=glpat-%s\\n' Abc123XyzToken\n");
+    p.run(&["exec", "job"])
+        .assert_code(0)
+        .assert_stdout_has("pat=glpat-[MASKED]")
+        .assert_stdout_lacks("Abc123XyzToken");
+    assert!(!p.logs().contains("Abc123XyzToken"));
+}

@@ -8,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::trace::{self, Masker, OutputLimit, SectionOptions, ansi};
+use crate::trace::{self, Masker, OutputLimit, SectionOptions, TokenMasker, ansi};
 
 /// Where finished (masked, limited) log bytes go.
 pub trait LogTarget: Send {
@@ -27,6 +27,8 @@ impl LogTarget for Vec<u8> {
 pub struct JobLog {
     target: Box<dyn LogTarget>,
     masker: Masker,
+    /// GitLab tokens by prefix (`glpat-…`), after the exact values.
+    tokens: TokenMasker,
     limit: OutputLimit,
     /// Whether to write collapsible section markers.
     sections: bool,
@@ -35,6 +37,7 @@ pub struct JobLog {
     at_line_start: bool,
     /// Scratch buffers reused for every write.
     masked: Vec<u8>,
+    tokens_masked: Vec<u8>,
     limited: Vec<u8>,
 }
 
@@ -44,12 +47,21 @@ impl JobLog {
         JobLog {
             target,
             masker: Masker::new(secrets),
+            tokens: TokenMasker::new(&[]),
             limit: OutputLimit::new(limit_bytes),
             sections: true,
             at_line_start: true,
             masked: Vec::new(),
+            tokens_masked: Vec::new(),
             limited: Vec::new(),
         }
+    }
+
+    /// Also masks tokens with these prefixes (the payload's
+    /// `features.token_mask_prefixes`), besides GitLab's own.
+    pub fn with_token_prefixes(mut self, extra: &[String]) -> Self {
+        self.tokens = TokenMasker::new(extra);
+        self
     }
 
     /// Turns section markers off (a payload without `trace_sections`).
@@ -118,6 +130,9 @@ impl JobLog {
         self.masked.clear();
         self.masker.finish(&mut self.masked);
         self.emit_masked();
+        self.tokens_masked.clear();
+        self.tokens.finish(&mut self.tokens_masked);
+        self.emit_limited();
         self.target.finish();
     }
 
@@ -142,8 +157,17 @@ impl JobLog {
         if self.masked.is_empty() {
             return;
         }
+        self.tokens_masked.clear();
+        self.tokens.push(&self.masked, &mut self.tokens_masked);
+        self.emit_limited();
+    }
+
+    fn emit_limited(&mut self) {
+        if self.tokens_masked.is_empty() {
+            return;
+        }
         self.limited.clear();
-        self.limit.push(&self.masked, &mut self.limited);
+        self.limit.push(&self.tokens_masked, &mut self.limited);
         // The limit appends its own notice where it cuts.
         if !self.limited.is_empty() {
             self.target.write(&self.limited);
@@ -190,6 +214,17 @@ mod tests {
         assert!(!text.contains("hunter22"), "{text}");
         assert_eq!(text.matches("[MASKED]").count(), 2, "{text}");
         assert!(text.contains("WARNING: token [MASKED] rejected"));
+    }
+
+    #[test]
+    fn tokens_are_masked_by_prefix_even_when_split() {
+        let out = Shared::default();
+        let mut log = JobLog::new(Box::new(out.clone()), &[], 1 << 20)
+            .with_token_prefixes(&["acme-".to_owned()]);
+        log.write(b"pat glpat-abc");
+        log.write(b"DEF123 and acme-xyz\n");
+        log.finish();
+        assert_eq!(out.text(), "pat glpat-[MASKED] and acme-[MASKED]\n");
     }
 
     #[test]

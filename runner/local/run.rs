@@ -406,7 +406,8 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
         &job_secrets(&payload),
         // Locally the log file keeps everything; the limit is for GitLab.
         usize::MAX,
-    );
+    )
+    .with_token_prefixes(&payload.features.token_mask_prefixes);
     let project_dir = shared
         .state
         .project_dir(&planned.name, &payload.job_info.project_full_path);
