@@ -107,9 +107,13 @@ pub struct RunArgs {
     /// file, raw}`. Keeps secrets off the command line. Repeatable.
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
-    /// Where jobs run.
-    #[arg(long, value_enum, default_value_t = ExecutorChoice::Shell)]
+    /// Where jobs run: `auto` runs jobs that name an `image:` in Docker and
+    /// the others in the shell; `shell` and `docker` run every job there.
+    #[arg(long, value_enum, default_value_t = ExecutorChoice::Auto)]
     pub executor: ExecutorChoice,
+    /// With `--executor docker`: the image of jobs that name none.
+    #[arg(long, value_name = "IMAGE")]
+    pub docker_image: Option<String>,
     /// How the job gets its sources: `worktree` (default) is the working
     /// tree as it is, uncommitted edits included, over a checkout of HEAD;
     /// `commit` is exactly what GitLab does (`GIT_STRATEGY`, `GIT_DEPTH`, ...)
@@ -124,7 +128,9 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorChoice {
+    Auto,
     Shell,
+    Docker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use runner_executors::{
-    CancellationToken, Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest,
+    CancellationToken, Executor, ExitKind, ImageSpec, JobEnv, OutputSink, ServiceSpec, ShellKind,
+    StepOutcome, StepRequest,
 };
 
 use super::artifacts_stage::{self, ArtifactTransport};
@@ -44,10 +45,6 @@ pub struct EngineSettings {
     pub cache_dir: PathBuf,
     /// How sources get into the project directory.
     pub source_mode: SourceMode,
-    /// The shell language the scripts are written in.
-    pub shell: ShellKind,
-    /// The executor's name, for the log (`shell`, `docker`).
-    pub executor_name: String,
     /// Whether `GIT_CLONE_PATH` may move the project directory.
     pub custom_build_dir_enabled: bool,
     /// Variables the runner sets for every job, before the job's own.
@@ -65,6 +62,10 @@ pub struct JobRun<'a> {
     pub cancel: CancellationToken,
     /// Stops everything at once, after_script included (a second Ctrl-C).
     pub abort: CancellationToken,
+    /// The executor's name, for the log (`shell`, `docker`).
+    pub executor_name: &'a str,
+    /// The shell language the scripts are written in.
+    pub shell: ShellKind,
 }
 
 /// The variables and secrets of a job, for building its log before the
@@ -99,6 +100,8 @@ pub async fn run_job<E: Executor>(
         transport: job.transport,
         cancel: job.cancel,
         abort: job.abort,
+        executor_name: job.executor_name,
+        shell: job.shell,
         deadline,
         timeout,
     }
@@ -129,14 +132,21 @@ struct Engine<'a> {
     transport: &'a dyn ArtifactTransport,
     cancel: CancellationToken,
     abort: CancellationToken,
+    executor_name: &'a str,
+    shell: ShellKind,
     deadline: Instant,
     timeout: Duration,
 }
 
-/// Where the job's files are.
+/// Where the job's files are: on the runner's host, where sources, cache
+/// and artifacts are handled, and as the job's scripts see them (the same
+/// for the shell executor; under `/builds` in a container).
 struct Dirs {
     project: PathBuf,
     tmp: PathBuf,
+    script_project: PathBuf,
+    script_tmp: PathBuf,
+    script_builds: PathBuf,
 }
 
 impl Engine<'_> {
@@ -167,11 +177,7 @@ impl Engine<'_> {
                 };
             }
         };
-        let dirs = Dirs {
-            tmp: tmp_dir_of(&project),
-            project,
-        };
-        let mut vars = self.job_vars(&dirs);
+        let tmp = tmp_dir_of(&project);
 
         log.info(&format!(
             "Running with runner {}",
@@ -179,19 +185,39 @@ impl Engine<'_> {
         ));
         log.section_start(
             "prepare_executor",
-            &format!("Preparing the \"{}\" executor", self.settings.executor_name),
+            &format!("Preparing the \"{}\" executor", self.executor_name),
         );
-        let env = JobEnv::new(
-            self.payload.id.to_string(),
-            self.settings.builds_dir.clone(),
-            dirs.project.clone(),
-        );
+        let env = self.job_env(&project, &initial_vars);
         let prepared = executor.prepare(&env).await;
-        log.section_end("prepare_executor");
         let mut prepared = match prepared {
             Ok(p) => p,
-            Err(err) => return JobStatus::system_failure(err.to_string()),
+            Err(err) => {
+                log.section_end("prepare_executor");
+                return JobStatus::system_failure(err.to_string());
+            }
         };
+        log.section_end("prepare_executor");
+        let seen = |host: &Path| executor.job_path(&prepared, host);
+        let (Some(script_project), Some(script_tmp), Some(script_builds)) = (
+            seen(&project),
+            seen(&tmp),
+            seen(&self.settings.builds_dir),
+        ) else {
+            let _ = executor.cleanup(prepared).await;
+            return JobStatus::system_failure(format!(
+                "the {} executor cannot see the build directory {}",
+                self.executor_name,
+                project.display()
+            ));
+        };
+        let dirs = Dirs {
+            project,
+            tmp,
+            script_project,
+            script_tmp,
+            script_builds,
+        };
+        let mut vars = self.job_vars(&dirs);
 
         let status = self
             .stages(executor, &mut prepared, &dirs, &mut vars, log)
@@ -203,14 +229,64 @@ impl Engine<'_> {
         status
     }
 
+    /// What the executor needs to prepare the job: its image and services,
+    /// with variables in their names expanded as the runner does.
+    fn job_env(&self, project: &Path, vars: &JobVars) -> JobEnv {
+        let mut env = JobEnv::new(
+            self.payload.id.to_string(),
+            self.settings.builds_dir.clone(),
+            project.to_owned(),
+        );
+        if let Some(image) = self.payload.image.as_ref().filter(|i| !i.name.is_empty()) {
+            let mut spec = ImageSpec::new(vars.expand(&image.name));
+            if let Some(entrypoint) = &image.entrypoint {
+                spec = spec.with_entrypoint(entrypoint.iter().cloned());
+            }
+            if let Some(policy) = &image.pull_policy {
+                spec = spec.with_pull_policy(policy.iter().cloned());
+            }
+            env = env.with_image(spec);
+        }
+        for service in &self.payload.services {
+            let mut spec = ServiceSpec::new(vars.expand(&service.name));
+            for alias in service
+                .alias
+                .split([' ', ','])
+                .filter(|a| !a.is_empty())
+            {
+                spec = spec.with_alias(vars.expand(alias));
+            }
+            if let Some(entrypoint) = &service.entrypoint {
+                spec = spec.with_entrypoint(entrypoint.iter().cloned());
+            }
+            if let Some(command) = &service.command {
+                spec = spec.with_command(command.iter().cloned());
+            }
+            if let Some(policy) = &service.pull_policy {
+                spec = spec.with_pull_policy(policy.iter().cloned());
+            }
+            for v in &service.variables {
+                spec = spec.with_variable(v.key.clone(), vars.expand(&v.value));
+            }
+            env = env.with_service(spec);
+        }
+        // Services get the job's public variables, never its secrets.
+        let public: Vec<(String, String)> = vars
+            .iter()
+            .filter(|v| v.public && !v.file)
+            .map(|v| (v.key.clone(), v.value.clone()))
+            .collect();
+        env.with_service_env(public)
+    }
+
     /// The job's variables: the runner's defaults, the payload's, then the
-    /// paths only the runner knows.
+    /// paths only the runner knows, as the scripts see them.
     fn job_vars(&self, dirs: &Dirs) -> JobVars {
         let path = |p: &Path| p.to_string_lossy().into_owned();
         let mut overrides = vec![
-            ("CI_BUILDS_DIR".to_owned(), path(&self.settings.builds_dir)),
-            ("CI_PROJECT_DIR".to_owned(), path(&dirs.project)),
-            ("RUNNER_TEMP_PROJECT_DIR".to_owned(), path(&dirs.tmp)),
+            ("CI_BUILDS_DIR".to_owned(), path(&dirs.script_builds)),
+            ("CI_PROJECT_DIR".to_owned(), path(&dirs.script_project)),
+            ("RUNNER_TEMP_PROJECT_DIR".to_owned(), path(&dirs.script_tmp)),
             (
                 "CI_JOB_TIMEOUT".to_owned(),
                 self.timeout.as_secs().to_string(),
@@ -225,7 +301,7 @@ impl Engine<'_> {
             &self.settings.runner_variables,
             &self.payload.variables,
             &overrides,
-            &dirs.tmp,
+            &dirs.script_tmp,
         )
     }
 
@@ -500,7 +576,7 @@ impl Engine<'_> {
         cancel: CancellationToken,
     ) -> Result<StepOutcome, runner_executors::ExecutorError> {
         let mut request = StepRequest::new(stage, script, &dirs.project);
-        request.shell = self.settings.shell;
+        request.shell = self.shell;
         request.timeout = Some(deadline.saturating_duration_since(Instant::now()));
         let mut sink = LogSink(log);
         let outcome = executor
@@ -587,8 +663,8 @@ impl Engine<'_> {
 
     fn script_spec(&self, dirs: &Dirs, vars: &JobVars, commands: &[String]) -> ScriptSpec {
         ScriptSpec {
-            project_dir: dirs.project.to_string_lossy().into_owned(),
-            tmp_dir: dirs.tmp.to_string_lossy().into_owned(),
+            project_dir: dirs.script_project.to_string_lossy().into_owned(),
+            tmp_dir: dirs.script_tmp.to_string_lossy().into_owned(),
             variables: vars
                 .iter()
                 .map(|v| ScriptVar {
@@ -598,7 +674,7 @@ impl Engine<'_> {
                 })
                 .collect(),
             commands: commands.to_vec(),
-            dialect: match self.settings.shell {
+            dialect: match self.shell {
                 ShellKind::Bash => Dialect::Bash,
                 ShellKind::Sh => Dialect::Posix,
             },

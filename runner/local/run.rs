@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub cli_variables: Vec<(String, String)>,
     /// Overrides every job's timeout.
     pub timeout: Option<Duration>,
+    /// Which executor runs each job.
+    pub executor: ExecutorMode,
+    /// The image of jobs that name none, under `--executor docker`.
+    pub docker_image: Option<String>,
     /// Whose artifacts each job receives, when decided on a larger plan
     /// than the one run; `None` decides on the plan run.
     pub dependencies: Option<DependencyNames>,
@@ -75,6 +79,26 @@ pub fn dependency_names(plan: &Plan) -> DependencyNames {
             (job.name.clone(), names)
         })
         .collect()
+}
+
+/// Which executor runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorMode {
+    /// Jobs with an `image:` in Docker, the others in the shell.
+    Auto,
+    Shell,
+    Docker,
+}
+
+impl ExecutorMode {
+    /// Whether a job (with or without an image) runs in Docker.
+    pub fn uses_docker(self, has_image: bool) -> bool {
+        match self {
+            ExecutorMode::Auto => has_image,
+            ExecutorMode::Shell => false,
+            ExecutorMode::Docker => true,
+        }
+    }
 }
 
 /// Where sources come from.
@@ -116,7 +140,8 @@ struct Shared {
     state: ProjectState,
     store: LocalArtifactStore,
     settings: EngineSettings,
-    executor: AnyExecutor,
+    shell: AnyExecutor,
+    docker: Option<AnyExecutor>,
     options: RunOptions,
     dependencies: DependencyNames,
     pipeline_id: u64,
@@ -139,10 +164,28 @@ pub async fn run_plan(
     let pipeline_id = state
         .next_pipeline_id()
         .map_err(|e| format!("cannot write to {}: {e}", state.root.display()))?;
-    let executor = AnyExecutor::Shell(
+    let shell = AnyExecutor::Shell(
         runner_executors::shell::ShellExecutor::new(Default::default())
             .map_err(|e| e.to_string())?,
     );
+    // Docker is only connected to when a job will run there, so a
+    // pipeline without images needs no daemon.
+    let docker = if plan
+        .jobs
+        .iter()
+        .any(|j| !j.trigger && options.executor.uses_docker(j.image.is_some()))
+    {
+        let docker_options = runner_executors::docker::DockerOptions {
+            default_image: options.docker_image.clone(),
+            ..Default::default()
+        };
+        let executor = runner_executors::docker::DockerExecutor::new(docker_options)
+            .await
+            .map_err(|e| e.to_string())?;
+        Some(AnyExecutor::Docker(executor))
+    } else {
+        None
+    };
     let settings = EngineSettings {
         builds_dir: state.builds_dir(),
         cache_dir: state.cache_dir(),
@@ -152,8 +195,6 @@ pub async fn run_plan(
             },
             SourceChoice::Commit => SourceMode::Commit,
         },
-        shell: ShellKind::Bash,
-        executor_name: "shell".to_owned(),
         custom_build_dir_enabled: true,
         runner_variables: vec![
             (
@@ -183,7 +224,8 @@ pub async fn run_plan(
         state,
         store,
         settings,
-        executor,
+        shell,
+        docker,
         options,
         dependencies,
         pipeline_id,
@@ -411,15 +453,25 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
     let project_dir = shared
         .state
         .project_dir(&planned.name, &payload.job_info.project_full_path);
+    let has_image = payload.image.as_ref().is_some_and(|i| !i.name.is_empty());
+    let (executor, executor_name, shell) =
+        match (shared.options.executor.uses_docker(has_image), &shared.docker) {
+            // Scripts in images are written for POSIX sh: the image may
+            // have no bash.
+            (true, Some(docker)) => (docker, "docker", ShellKind::Sh),
+            _ => (&shared.shell, "shell", ShellKind::Bash),
+        };
     let outcome = run_job(
         &shared.settings,
-        &shared.executor,
+        executor,
         JobRun {
             payload: &payload,
             project_dir,
             transport: &shared.store,
             cancel: shared.cancel.child_token(),
             abort: shared.abort.child_token(),
+            executor_name,
+            shell,
         },
         &mut log,
     )
