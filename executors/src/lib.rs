@@ -15,6 +15,7 @@
 mod any;
 mod contract;
 mod error;
+mod job_spec;
 pub mod shell;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -23,4 +24,5 @@ pub mod conformance;
 pub use any::{AnyExecutor, AnyPrepared};
 pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
 pub use error::ExecutorError;
+pub use job_spec::{ImageSpec, ServiceSpec};
 pub use tokio_util::sync::CancellationToken;
