@@ -12,6 +12,8 @@ mod services;
 mod step;
 mod wrapper;
 
+#[cfg(test)]
+mod tests;
 
 pub use cleanup::CleanupReport;
 pub use executor::{DockerExecutor, DockerPrepared, PathMap};
