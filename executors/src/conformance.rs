@@ -330,11 +330,17 @@ pub async fn missing_shell<T: Target>(t: &T) {
         }
     };
     assert!(
-        matches!(err, ExecutorError::NoShell { .. }),
+        matches!(
+            err,
+            ExecutorError::NoShell { .. } | ExecutorError::NoShellInImage { .. }
+        ),
         "missing_shell: wrong error {err:?}"
     );
+    // `no shell found: tried ...`, or `no shell found in image X: tried
+    // ...` from an executor that runs scripts in an image.
+    let text = err.to_string();
     assert!(
-        err.to_string().starts_with("no shell found: tried "),
+        text.starts_with("no shell found") && text.contains(": tried "),
         "missing_shell: message {err}"
     );
 }

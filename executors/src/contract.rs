@@ -6,12 +6,12 @@
 //! an executor only runs them and reports how they ended.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ExecutorError;
+use crate::{ExecutorError, ImageSpec, ServiceSpec};
 
 /// An environment that runs a job's scripts.
 ///
@@ -49,6 +49,19 @@ pub trait Executor: Send + Sync {
         &self,
         prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), ExecutorError>> + Send;
+
+    /// Where the job's scripts see `host_path`, a path on the runner's
+    /// host (in the builds dir); `None` when they cannot see it at all.
+    ///
+    /// The runner works on the host (sources, cache, artifacts) but
+    /// generates scripts that run in the executor's environment: paths it
+    /// writes into a script (`cd`, `CI_PROJECT_DIR`, file variables) go
+    /// through this. The shell executor sees the host as it is; the Docker
+    /// executor sees the builds dir at its mount point (`/builds`).
+    fn job_path(&self, prepared: &Self::Prepared, host_path: &Path) -> Option<PathBuf> {
+        let _ = prepared;
+        Some(host_path.to_owned())
+    }
 }
 
 /// What `prepare` needs to know about a job.
@@ -61,6 +74,16 @@ pub struct JobEnv {
     pub builds_dir: PathBuf,
     /// The job's checkout (`CI_PROJECT_DIR`), usually inside `builds_dir`.
     pub project_dir: PathBuf,
+    /// The image to run the scripts in (GitLab's `image:`); `None` for the
+    /// executor's default. Ignored by the shell executor.
+    pub image: Option<ImageSpec>,
+    /// Services to start beside the job (GitLab's `services:`). Ignored by
+    /// the shell executor.
+    pub services: Vec<ServiceSpec>,
+    /// The environment every service gets (GitLab gives services the
+    /// job's public and internal variables); each service's own
+    /// `variables` win over these.
+    pub service_env: Vec<(String, String)>,
 }
 
 impl JobEnv {
@@ -74,7 +97,32 @@ impl JobEnv {
             job_id: job_id.into(),
             builds_dir: builds_dir.into(),
             project_dir: project_dir.into(),
+            image: None,
+            services: Vec::new(),
+            service_env: Vec::new(),
         }
+    }
+
+    /// Sets the image to run the scripts in.
+    pub fn with_image(mut self, image: ImageSpec) -> Self {
+        self.image = Some(image);
+        self
+    }
+
+    /// Adds a service.
+    pub fn with_service(mut self, service: ServiceSpec) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    /// Adds variables to the environment of every service.
+    pub fn with_service_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.service_env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
     }
 }
 

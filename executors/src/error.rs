@@ -66,4 +66,103 @@ pub enum ExecutorError {
     /// The runner could not make itself a child subreaper.
     #[error("failed to become a child subreaper: {0}")]
     Subreaper(#[source] io::Error),
+
+    /// The image has no shell the scripts could run with (Docker).
+    #[error("no shell found in image {image}: tried {}", .tried.join(", "))]
+    NoShellInImage {
+        /// The image.
+        image: String,
+        /// The shell paths looked for, in order.
+        tried: Vec<String>,
+    },
+
+    /// The Docker daemon did not answer.
+    #[error("cannot reach the docker daemon at {host} ({origin}): {message}")]
+    DockerUnreachable {
+        /// The daemon's address, e.g. `unix:///var/run/docker.sock`.
+        host: String,
+        /// Where the address came from, and what to do about it.
+        origin: String,
+        /// The connection error.
+        message: String,
+    },
+
+    /// A Docker API call failed.
+    #[error("docker: failed to {action}: {message}")]
+    Docker {
+        /// What the runner was doing, e.g. `create the container of step step_script`.
+        action: String,
+        /// The daemon's answer, or the connection error.
+        message: String,
+    },
+
+    /// Pulling an image failed.
+    #[error("failed to pull image {image}: {message}")]
+    ImagePull {
+        /// The image.
+        image: String,
+        /// The registry's (or the daemon's) answer.
+        message: String,
+    },
+
+    /// An image is not present locally and no pull policy allows pulling it.
+    #[error("image {image} is not present locally and the pull policy is {policy}")]
+    ImageNotPresent {
+        /// The image.
+        image: String,
+        /// The pull policy that forbade pulling (`never`).
+        policy: String,
+    },
+
+    /// A pull policy of an image is not one Docker knows.
+    #[error(
+        "unknown pull policy {value:?} for image {image}: expected always, if-not-present or never"
+    )]
+    PullPolicy {
+        /// The image.
+        image: String,
+        /// The policy given.
+        value: String,
+    },
+
+    /// The job has no image and the executor no default one.
+    #[error(
+        "no image to run job {job_id} in: the job names none and the docker executor has no default image"
+    )]
+    NoImage {
+        /// The job.
+        job_id: String,
+    },
+
+    /// A host path the job needs is outside the directory shared with the
+    /// containers.
+    #[error("{} is outside the builds dir {}, the only host directory containers see", .path.display(), .builds_dir.display())]
+    OutsideBuildsDir {
+        /// The path.
+        path: PathBuf,
+        /// The builds dir (bind-mounted into every container).
+        builds_dir: PathBuf,
+    },
+
+    /// A container kept running after SIGKILL for longer than the kill wait.
+    #[error("container {container} did not stop {waited:?} after SIGKILL")]
+    ContainerUnkillable {
+        /// The container's name.
+        container: String,
+        /// How long the runner waited after SIGKILL.
+        waited: std::time::Duration,
+    },
+
+    /// A `volumes` entry of the Docker options is malformed.
+    #[error("invalid docker volume {spec:?}: {reason}")]
+    Volume {
+        /// The entry.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A job prepared by one kind of executor was handed to another.
+    #[error("the job was prepared by another kind of executor")]
+    WrongExecutor,
 }

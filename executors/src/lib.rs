@@ -7,6 +7,7 @@
 //! - [`Executor`] is the contract: `prepare`, `run_step` per stage script,
 //!   `cleanup`. [`AnyExecutor`] dispatches over the executors that exist.
 //! - [`shell`] runs scripts on the runner's own host (Linux).
+//! - [`docker`] runs them in containers, through the Docker Engine API.
 //! - `conformance` (cargo feature `conformance`) is the behaviour suite that
 //!   every executor must pass.
 
@@ -14,7 +15,9 @@
 
 mod any;
 mod contract;
+pub mod docker;
 mod error;
+mod job_spec;
 pub mod shell;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -23,4 +26,5 @@ pub mod conformance;
 pub use any::{AnyExecutor, AnyPrepared};
 pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
 pub use error::ExecutorError;
+pub use job_spec::{ImageSpec, ServiceSpec};
 pub use tokio_util::sync::CancellationToken;

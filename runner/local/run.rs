@@ -175,10 +175,8 @@ pub async fn run_plan(
         .iter()
         .any(|j| !j.trigger && options.executor.uses_docker(j.image.is_some()))
     {
-        let docker_options = runner_executors::docker::DockerOptions {
-            default_image: options.docker_image.clone(),
-            ..Default::default()
-        };
+        let mut docker_options = runner_executors::docker::DockerOptions::default();
+        docker_options.default_image = options.docker_image.clone();
         let executor = runner_executors::docker::DockerExecutor::new(docker_options)
             .await
             .map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@ mod executor;
 mod locate;
 mod output;
 mod process;
-mod procfs;
+pub(crate) mod procfs;
 mod step;
 mod sweep;
 mod unix;

@@ -1,0 +1,21 @@
+//! The Docker executor: each step of a job runs in a container of the
+//! job's image, through the Docker Engine API (no `docker` CLI), with the
+//! host's builds dir bind-mounted at `/builds` and services on a network
+//! of the job's.
+
+mod cleanup;
+mod client;
+mod executor;
+mod image;
+mod options;
+mod services;
+mod step;
+mod wrapper;
+
+#[cfg(test)]
+mod tests;
+
+pub use cleanup::CleanupReport;
+pub use executor::{DockerExecutor, DockerPrepared, PathMap};
+pub use options::{DockerOptions, PullPolicy, UnknownPullPolicy};
+pub use services::{PortWait, ServiceStatus};
