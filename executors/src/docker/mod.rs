@@ -2,6 +2,11 @@
 //! job's image, through the Docker Engine API (no `docker` CLI), with the
 //! host's builds dir bind-mounted at `/builds` and services on a network
 //! of the job's.
+//!
+//! Paths: the runner passes HOST paths (`JobEnv`, `StepRequest::workdir`)
+//! and must write CONTAINER paths into scripts; [`PathMap`] (from
+//! [`DockerPrepared::paths`]) and `Executor::job_path` translate. See
+//! [`DockerExecutor`].
 
 mod cleanup;
 mod client;

@@ -46,9 +46,18 @@ pub(crate) fn candidates(kind: ShellKind) -> Vec<&'static str> {
 /// in GitLab, for most images (alpine's, busybox's) have none, and the
 /// runner's scripts are written to work with both.
 ///
-/// Every command in the loop after the shell exits is a builtin of every
-/// POSIX shell, so that the wrapper's own children never show up in the
-/// list of left-over processes.
+/// Why the lines read as they do:
+/// - `exec 4>&2 2>/dev/null`: fd 4 carries the reports; the wrapper's own
+///   shell messages (a job-status `Terminated` when the script is
+///   stopped) are not output of the script, so they go nowhere;
+/// - `exec 3<&0 0</dev/null` then `0<&3`: a background command's stdin
+///   is /dev/null unless redirected explicitly; the script's shell gets
+///   the container's stdin (the script), and the wrapper keeps no copy;
+/// - `while kill -0`: the TERM trap interrupts `wait`, which must then
+///   be resumed for the shell's real status;
+/// - every command after the shell exits is a builtin of every POSIX
+///   shell, so that the wrapper's own children never show up in the list
+///   of left-over processes.
 pub(crate) fn script(kind: ShellKind, umask: Option<u32>) -> String {
     let shells = candidates(kind).join(" ");
     let umask = umask.map_or(String::new(), |u| format!("  umask {u:04o}\n"));
