@@ -23,6 +23,20 @@ pub enum Command {
     Exec(ExecArgs),
     /// Run the whole pipeline on this machine: stages, needs, artifacts, cache.
     Pipeline(PipelineArgs),
+    /// Remove the Docker containers, networks and volumes that jobs of a
+    /// runner that was killed left behind.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Every project's leftovers, not only the current one's.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub context: PipelineContextArgs,
 }
 
 /// Where the configuration is and how includes are fetched.

@@ -10,6 +10,7 @@ fn main() {
         Command::Plan(args) => commands::plan::run(&args),
         Command::Exec(args) => commands::exec::run(&args),
         Command::Pipeline(args) => commands::pipeline::run(&args),
+        Command::Cleanup(args) => commands::cleanup::run(&args),
     };
     let code = match result {
         Ok(code) => code,

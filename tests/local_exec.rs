@@ -333,7 +333,8 @@ fn ctrl_c_cancels_the_job_runs_after_script_and_leaves_no_process() {
 
 #[test]
 fn gitlab_tokens_are_masked_by_their_prefix() {
-    let p = LocalProject::new("job:\n  script:\n    - printf 'pat=glpat-%s%s\\n' Abc123 XyzToken\n");
+    let p =
+        LocalProject::new("job:\n  script:\n    - printf 'pat=glpat-%s%s\\n' Abc123 XyzToken\n");
     p.run(&["exec", "job"])
         .assert_code(0)
         .assert_stdout_has("pat=glpat-[MASKED]")

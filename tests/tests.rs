@@ -5,5 +5,6 @@ mod support;
 mod cli_lint;
 mod cli_plan;
 mod corpus;
+mod local_docker;
 mod local_exec;
 mod local_pipeline;

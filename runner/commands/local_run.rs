@@ -8,12 +8,13 @@ use super::common::{load_options, nearest, print_diagnostics, report_load_error,
 use crate::ci::load::{Loaded, load};
 use crate::ci::plan::{Plan, PlanContext, plan};
 use crate::ci::variables::job_group_name;
-use crate::cli::{ConfigArgs, ExecutorChoice, PipelineContextArgs, RunArgs, SourceChoice as CliSource};
+use crate::cli::{
+    ConfigArgs, ExecutorChoice, PipelineContextArgs, RunArgs, SourceChoice as CliSource,
+};
 use crate::errors::{RunnerError, exit};
 use crate::local::output::TerminalStyle;
 use crate::local::run::{
-    ExecutorMode,
-    DependencyNames, RunOptions, RunReport, SourceChoice, dependency_names, run_plan,
+    DependencyNames, ExecutorMode, RunOptions, RunReport, SourceChoice, dependency_names, run_plan,
 };
 use crate::local::var_file::read_var_file;
 

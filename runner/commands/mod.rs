@@ -1,5 +1,6 @@
 //! One module per subcommand. Each `run` returns the process exit status.
 
+pub mod cleanup;
 pub mod exec;
 pub mod lint;
 mod local_run;

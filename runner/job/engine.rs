@@ -188,6 +188,24 @@ impl Engine<'_> {
             &format!("Preparing the \"{}\" executor", self.executor_name),
         );
         let env = self.job_env(&project, &initial_vars);
+        // gitlab-runner's words, so the log says where the job runs.
+        match (&env.image, self.executor_name) {
+            (Some(image), "docker") => log.info(&format!(
+                "Using Docker executor with image {} ...",
+                image.name
+            )),
+            (_, "shell") => log.info(&format!(
+                "Using Shell ({}) executor...",
+                match self.shell {
+                    ShellKind::Bash => "bash",
+                    ShellKind::Sh => "sh",
+                }
+            )),
+            _ => {}
+        }
+        for service in &env.services {
+            log.info(&format!("Starting service {} ...", service.name));
+        }
         let prepared = executor.prepare(&env).await;
         let mut prepared = match prepared {
             Ok(p) => p,
@@ -198,11 +216,9 @@ impl Engine<'_> {
         };
         log.section_end("prepare_executor");
         let seen = |host: &Path| executor.job_path(&prepared, host);
-        let (Some(script_project), Some(script_tmp), Some(script_builds)) = (
-            seen(&project),
-            seen(&tmp),
-            seen(&self.settings.builds_dir),
-        ) else {
+        let (Some(script_project), Some(script_tmp), Some(script_builds)) =
+            (seen(&project), seen(&tmp), seen(&self.settings.builds_dir))
+        else {
             let _ = executor.cleanup(prepared).await;
             return JobStatus::system_failure(format!(
                 "the {} executor cannot see the build directory {}",
@@ -249,11 +265,7 @@ impl Engine<'_> {
         }
         for service in &self.payload.services {
             let mut spec = ServiceSpec::new(vars.expand(&service.name));
-            for alias in service
-                .alias
-                .split([' ', ','])
-                .filter(|a| !a.is_empty())
-            {
+            for alias in service.alias.split([' ', ',']).filter(|a| !a.is_empty()) {
                 spec = spec.with_alias(vars.expand(alias));
             }
             if let Some(entrypoint) = &service.entrypoint {

@@ -177,6 +177,7 @@ pub async fn run_plan(
     {
         let mut docker_options = runner_executors::docker::DockerOptions::default();
         docker_options.default_image = options.docker_image.clone();
+        docker_options.owner = state.docker_owner();
         let executor = runner_executors::docker::DockerExecutor::new(docker_options)
             .await
             .map_err(|e| e.to_string())?;
@@ -452,13 +453,15 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
         .state
         .project_dir(&planned.name, &payload.job_info.project_full_path);
     let has_image = payload.image.as_ref().is_some_and(|i| !i.name.is_empty());
-    let (executor, executor_name, shell) =
-        match (shared.options.executor.uses_docker(has_image), &shared.docker) {
-            // Scripts in images are written for POSIX sh: the image may
-            // have no bash.
-            (true, Some(docker)) => (docker, "docker", ShellKind::Sh),
-            _ => (&shared.shell, "shell", ShellKind::Bash),
-        };
+    let (executor, executor_name, shell) = match (
+        shared.options.executor.uses_docker(has_image),
+        &shared.docker,
+    ) {
+        // Scripts in images are written for POSIX sh: the image may
+        // have no bash.
+        (true, Some(docker)) => (docker, "docker", ShellKind::Sh),
+        _ => (&shared.shell, "shell", ShellKind::Bash),
+    };
     let outcome = run_job(
         &shared.settings,
         executor,

@@ -31,10 +31,7 @@ pub struct ProjectState {
 impl ProjectState {
     /// The state of the repository at `toplevel`.
     pub fn for_project(toplevel: &Path) -> ProjectState {
-        let base = match std::env::var_os("RUNNER_STATE_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => crate::ci::load::default_cache_dir(),
-        };
+        let base = state_base();
         let canonical = fs::canonicalize(toplevel).unwrap_or_else(|_| toplevel.to_owned());
         let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
         let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
@@ -46,6 +43,31 @@ impl ProjectState {
         ProjectState {
             root: base.join("projects").join(format!("{name}-{hash}")),
         }
+    }
+
+    /// The owner label of the Docker objects this project's local jobs
+    /// create, so `runner cleanup` in one project leaves other projects'
+    /// running jobs alone.
+    pub fn docker_owner(&self) -> String {
+        let name = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("local-{name}")
+    }
+
+    /// The owner labels of every project with local state.
+    pub fn all_docker_owners() -> Vec<String> {
+        let Ok(entries) = fs::read_dir(state_base().join("projects")) else {
+            return Vec::new();
+        };
+        let mut owners: Vec<String> = entries
+            .flatten()
+            .map(|e| ProjectState { root: e.path() }.docker_owner())
+            .collect();
+        owners.sort();
+        owners
     }
 
     /// `CI_BUILDS_DIR`.
@@ -114,6 +136,13 @@ impl ProjectState {
             .join("latest")
             .join(job_dir_name(job_name));
         fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+}
+
+fn state_base() -> PathBuf {
+    match std::env::var_os("RUNNER_STATE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => crate::ci::load::default_cache_dir(),
     }
 }
 

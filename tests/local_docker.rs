@@ -1,0 +1,199 @@
+//! `runner exec`/`pipeline` with jobs in Docker containers, against the
+//! real daemon and the locally built `local/busybox:runner-test` image
+//! (`scripts/docker-setup` installs and builds both).
+
+use std::process::Command;
+
+use crate::support::{LocalProject, processes_with};
+
+const IMAGE: &str = "local/busybox:runner-test";
+
+/// The runner's containers, networks and volumes still there for the
+/// project `p` (other tests run beside this one).
+fn leftovers(p: &LocalProject) -> Vec<String> {
+    let state = std::fs::read_dir(p.state.path().join("projects"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let owner = format!("label=io.runner.owner=local-{state}");
+    let mut found = Vec::new();
+    for kind in ["container", "network", "volume"] {
+        let mut args = vec![kind, "ls", "-q", "--filter", owner.as_str()];
+        if kind == "container" {
+            args.insert(2, "-a");
+        }
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("the docker CLI runs (scripts/docker-setup installs it)");
+        assert!(
+            out.status.success(),
+            "docker {kind} ls failed; run scripts/docker-setup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|id| format!("{kind} {id}")),
+        );
+    }
+    found
+}
+
+#[test]
+fn a_job_with_an_image_runs_in_a_container_at_gitlabs_path() {
+    let p = LocalProject::new(&format!(
+        "job:\n  image: {IMAGE}\n  script:\n    - echo \"dir=$CI_PROJECT_DIR\"\n    - pwd\n    - cat .gitlab-ci.yml | head -1\n"
+    ));
+    let r = p.run(&["exec", "job"]);
+    r.assert_code(0)
+        .assert_stdout_has(&format!("Using Docker executor with image {IMAGE} ..."))
+        .assert_stdout_has("dir=/builds/")
+        .assert_stdout_has("job:");
+}
+
+#[test]
+fn auto_runs_jobs_without_an_image_in_the_shell() {
+    let p = LocalProject::new(&format!(
+        "in-docker:\n  image: {IMAGE}\n  script: [echo from-docker]\nin-shell:\n  script: [echo from-shell]\n"
+    ));
+    let r = p.run(&["pipeline"]);
+    r.assert_code(0)
+        .assert_stdout_has("Using Shell (bash) executor...")
+        .assert_stdout_has("Using Docker executor with image")
+        .assert_stdout_has("from-docker")
+        .assert_stdout_has("from-shell");
+}
+
+#[test]
+fn artifacts_and_cache_written_as_root_in_a_container_reach_the_next_job() {
+    let ci = format!(
+        r#"
+stages: [build, test]
+build:
+  stage: build
+  image: {IMAGE}
+  cache:
+    key: c
+    paths: [cache-dir/]
+  script:
+    - mkdir -p out cache-dir && echo built > out/file && echo cached > cache-dir/x
+    - chmod 600 out/file
+  artifacts:
+    paths: [out/]
+test:
+  stage: test
+  image: {IMAGE}
+  script: [cat out/file]
+"#
+    );
+    let p = LocalProject::new(&ci);
+    p.run(&["pipeline"])
+        .assert_code(0)
+        .assert_stdout_has("Created cache")
+        .assert_stdout_has("│ built");
+    // A second run starts from the root-owned files of the first.
+    p.run(&["pipeline"])
+        .assert_code(0)
+        .assert_stdout_has("│ built");
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+}
+
+#[test]
+fn a_service_is_reached_by_its_alias() {
+    let ci = format!(
+        r#"
+job:
+  image: {IMAGE}
+  services:
+    - name: {IMAGE}
+      alias: echo-server
+      command: ["nc", "-ll", "-p", "8080", "-e", "echo", "pong"]
+  script:
+    - for i in 1 2 3 4 5 6 7 8 9 10; do nc echo-server 8080 </dev/null && break; sleep 0.5; done
+"#
+    );
+    let p = LocalProject::new(&ci);
+    p.run(&["exec", "job"])
+        .assert_code(0)
+        .assert_stdout_has(&format!("Starting service {IMAGE} ..."))
+        .assert_stdout_has("pong");
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+}
+
+#[test]
+fn a_timeout_leaves_no_container_behind() {
+    let p = LocalProject::new(&format!("job:\n  image: {IMAGE}\n  script: [sleep 300]\n"));
+    p.run(&["exec", "job", "--timeout", "2s"])
+        .assert_code(1)
+        .assert_stdout_has("execution took longer than 2 seconds");
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+}
+
+#[test]
+fn a_daemon_that_does_not_answer_is_one_clear_error() {
+    let p = LocalProject::new(&format!("job:\n  image: {IMAGE}\n  script: [echo hi]\n"));
+    let out = crate::support::runner(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["exec", "job"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "cannot reach the docker daemon at unix:///nonexistent/docker.sock (from DOCKER_HOST)"
+        ),
+        "{stderr}"
+    );
+    // A pipeline without images needs no daemon at all.
+    let p = LocalProject::new("job:\n  script: [echo hi]\n");
+    let out = crate::support::runner(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["exec", "job"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn cleanup_removes_what_a_killed_runner_left() {
+    let token = format!("{}", 700_000 + std::process::id() % 90_000);
+    let ci = format!(
+        "job:\n  image: {IMAGE}\n  services:\n    - name: {IMAGE}\n      alias: svc\n      command: [sleep, \"{token}\"]\n  script: [sleep {token}]\n"
+    );
+    let p = LocalProject::new(&ci);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .args(["exec", "job", "-q"])
+        .current_dir(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_with(&format!("sleep {token}")).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !leftovers(&p).is_empty(),
+        "the kill should leave the job's objects"
+    );
+    let out = crate::support::runner(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed container"));
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+    assert!(processes_with(&format!("sleep {token}")).is_empty());
+}
