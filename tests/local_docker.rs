@@ -45,12 +45,13 @@ fn leftovers(p: &LocalProject) -> Vec<String> {
 #[test]
 fn a_job_with_an_image_runs_in_a_container_at_gitlabs_path() {
     let p = LocalProject::new(&format!(
-        "job:\n  image: {IMAGE}\n  script:\n    - echo \"dir=$CI_PROJECT_DIR\"\n    - pwd\n    - cat .gitlab-ci.yml | head -1\n"
+        "job:\n  image: {IMAGE}\n  script:\n    - echo \"dir=$CI_PROJECT_DIR\"\n    - pwd\n    - head -n 1 .gitlab-ci.yml\n"
     ));
     let r = p.run(&["exec", "job"]);
     r.assert_code(0)
         .assert_stdout_has(&format!("Using Docker executor with image {IMAGE} ..."))
-        .assert_stdout_has("dir=/builds/")
+        // GitLab's layout: /builds/<namespace>/<project>, no job segment.
+        .assert_stdout_has("dir=/builds/local/")
         .assert_stdout_has("job:");
 }
 

@@ -462,8 +462,10 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
         (true, Some(docker)) => (docker, "docker", ShellKind::Sh),
         _ => (&shared.shell, "shell", ShellKind::Bash),
     };
+    let mut settings = shared.settings.clone();
+    settings.builds_dir = shared.state.job_builds_dir(&planned.name);
     let outcome = run_job(
-        &shared.settings,
+        &settings,
         executor,
         JobRun {
             payload: &payload,

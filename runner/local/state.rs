@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <state>/projects/<name>-<hash of the repository path>/
-//!   builds/<job>/<project path>   CI_PROJECT_DIR of each job, fresh per job
+//!   builds/<job>/                 CI_BUILDS_DIR of each job (`/builds` in a container)
+//!   builds/<job>/<project path>   CI_PROJECT_DIR, synced afresh for every run
 //!   cache/<project path>/<key>/cache.zip
 //!   artifacts/<job id>/…          what each job uploaded
 //!   artifacts/latest/<job>        id of the last run of each job with artifacts
@@ -75,11 +76,17 @@ impl ProjectState {
         self.root.join("builds")
     }
 
+    /// The builds directory of job `job_name`: each job has its own, so
+    /// jobs running side by side never share a checkout, and a container
+    /// sees it as `/builds` with the project at GitLab's
+    /// `/builds/<namespace>/<project>`.
+    pub fn job_builds_dir(&self, job_name: &str) -> PathBuf {
+        self.builds_dir().join(job_dir_name(job_name))
+    }
+
     /// The project directory of job `job_name`.
     pub fn project_dir(&self, job_name: &str, project_path: &str) -> PathBuf {
-        self.builds_dir()
-            .join(job_dir_name(job_name))
-            .join(project_path)
+        self.job_builds_dir(job_name).join(project_path)
     }
 
     pub fn cache_dir(&self) -> PathBuf {
