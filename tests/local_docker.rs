@@ -198,3 +198,29 @@ fn cleanup_removes_what_a_killed_runner_left() {
     assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
     assert!(processes_with(&format!("sleep {token}")).is_empty());
 }
+
+#[test]
+fn a_failed_job_shows_its_services_logs_and_knows_its_network() {
+    let ci = format!(
+        r#"
+job:
+  image: {IMAGE}
+  services:
+    - name: {IMAGE}
+      alias: chatty
+      command: ["sh", "-c", "echo service-says-hello; sleep 300"]
+  script:
+    - echo "network=$CI_BUILD_NETWORK_NAME"
+    - sleep 1
+    - exit 4
+"#
+    );
+    let p = LocalProject::new(&ci);
+    let r = p.run(&["exec", "job"]);
+    r.assert_code(1)
+        .assert_stdout_has(&format!("Service {IMAGE} logs"))
+        .assert_stdout_has("service-says-hello")
+        .assert_stdout_has("ERROR: Job failed: exit code 4");
+    assert!(!r.stdout.contains("network=\n"), "{}", r.stdout);
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+}

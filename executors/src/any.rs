@@ -72,6 +72,22 @@ impl Executor for AnyExecutor {
         }
     }
 
+    fn job_variables(&self, prepared: &AnyPrepared) -> Vec<(String, String)> {
+        match (self, prepared) {
+            (AnyExecutor::Shell(e), AnyPrepared::Shell(p)) => e.job_variables(p),
+            (AnyExecutor::Docker(e), AnyPrepared::Docker(p)) => e.job_variables(p),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn failure_report(&self, prepared: &AnyPrepared) -> Vec<(String, String)> {
+        match (self, prepared) {
+            (AnyExecutor::Shell(e), AnyPrepared::Shell(p)) => e.failure_report(p).await,
+            (AnyExecutor::Docker(e), AnyPrepared::Docker(p)) => e.failure_report(p).await,
+            _ => Vec::new(),
+        }
+    }
+
     fn job_path(&self, prepared: &AnyPrepared, host_path: &Path) -> Option<PathBuf> {
         match (self, prepared) {
             (AnyExecutor::Shell(e), AnyPrepared::Shell(p)) => e.job_path(p, host_path),

@@ -62,6 +62,24 @@ pub trait Executor: Send + Sync {
         let _ = prepared;
         Some(host_path.to_owned())
     }
+
+    /// Variables only the executor knows, added to the job's
+    /// (`CI_BUILD_NETWORK_NAME` for a job network).
+    fn job_variables(&self, prepared: &Self::Prepared) -> Vec<(String, String)> {
+        let _ = prepared;
+        Vec::new()
+    }
+
+    /// What helps understand a failed job beyond its own output: for the
+    /// Docker executor, the last lines each service printed. Each entry is
+    /// a title and its text.
+    fn failure_report(
+        &self,
+        prepared: &Self::Prepared,
+    ) -> impl Future<Output = Vec<(String, String)>> + Send {
+        let _ = prepared;
+        async { Vec::new() }
+    }
 }
 
 /// What `prepare` needs to know about a job.

@@ -233,11 +233,18 @@ impl Engine<'_> {
             script_tmp,
             script_builds,
         };
-        let mut vars = self.job_vars(&dirs);
+        let mut vars = self.job_vars(&dirs, executor.job_variables(&prepared));
 
         let status = self
             .stages(executor, &mut prepared, &dirs, &mut vars, log)
             .await;
+        if !status.is_success() && status != JobStatus::Canceled {
+            for (title, text) in executor.failure_report(&prepared).await {
+                log.section_start("failure_report", &title);
+                log.write(text.as_bytes());
+                log.section_end("failure_report");
+            }
+        }
         self.cleanup_file_variables(&dirs, log);
         if let Err(err) = executor.cleanup(prepared).await {
             log.warning(&format!("cleaning up the executor failed: {err}"));
@@ -293,7 +300,7 @@ impl Engine<'_> {
 
     /// The job's variables: the runner's defaults, the payload's, then the
     /// paths only the runner knows, as the scripts see them.
-    fn job_vars(&self, dirs: &Dirs) -> JobVars {
+    fn job_vars(&self, dirs: &Dirs, executor_vars: Vec<(String, String)>) -> JobVars {
         let path = |p: &Path| p.to_string_lossy().into_owned();
         let mut overrides = vec![
             ("CI_BUILDS_DIR".to_owned(), path(&dirs.script_builds)),
@@ -309,6 +316,7 @@ impl Engine<'_> {
         if let Some(image) = self.payload.image.as_ref().filter(|i| !i.name.is_empty()) {
             overrides.push(("CI_JOB_IMAGE".to_owned(), image.name.clone()));
         }
+        overrides.extend(executor_vars);
         JobVars::resolve(
             &self.settings.runner_variables,
             &self.payload.variables,

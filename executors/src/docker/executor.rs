@@ -341,7 +341,29 @@ impl Executor for DockerExecutor {
     fn job_path(&self, prepared: &DockerPrepared, host_path: &Path) -> Option<PathBuf> {
         prepared.paths.to_container(host_path)
     }
+
+    fn job_variables(&self, prepared: &DockerPrepared) -> Vec<(String, String)> {
+        prepared
+            .network()
+            .map(|n| vec![("CI_BUILD_NETWORK_NAME".to_owned(), n.to_owned())])
+            .unwrap_or_default()
+    }
+
+    async fn failure_report(&self, prepared: &DockerPrepared) -> Vec<(String, String)> {
+        let mut report = Vec::new();
+        for service in prepared.services() {
+            let text = match self.service_logs(service, SERVICE_LOG_LINES).await {
+                Ok(text) => text,
+                Err(err) => format!("(its logs cannot be read: {err})"),
+            };
+            report.push((format!("Service {} logs", service.name), text));
+        }
+        report
+    }
 }
+
+/// How much of each service's log a failed job shows.
+const SERVICE_LOG_LINES: usize = 50;
 
 /// How the host's builds dir maps into containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
