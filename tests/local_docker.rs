@@ -224,3 +224,21 @@ job:
     assert!(!r.stdout.contains("network=\n"), "{}", r.stdout);
     assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
 }
+
+#[test]
+fn executor_docker_without_an_image_says_how_to_give_one() {
+    let p = LocalProject::new("a:\n  script: [echo a]\nb:\n  script: [echo b]\n");
+    let r = p.run(&["pipeline", "--executor", "docker"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains(
+            "--executor docker: jobs `a`, `b` name no image; give one with --docker-image IMAGE"
+        ),
+        "{}",
+        r.stderr
+    );
+    p.run(&["exec", "a", "--executor", "docker", "--docker-image", IMAGE])
+        .assert_code(0)
+        .assert_stdout_has("Preparing the \"docker\" executor")
+        .assert_stdout_has("Job succeeded");
+}

@@ -156,6 +156,28 @@ pub(crate) fn run_and_summarize(
     options: RunOptions,
     summary: bool,
 ) -> Result<i32, RunnerError> {
+    if options.executor == ExecutorMode::Docker && options.docker_image.is_none() {
+        let imageless: Vec<&str> = planned
+            .plan
+            .jobs
+            .iter()
+            .filter(|j| !j.trigger && j.image.is_none())
+            .map(|j| j.name.as_str())
+            .collect();
+        if !imageless.is_empty() {
+            let names: Vec<String> = imageless.iter().map(|n| format!("`{n}`")).collect();
+            let (who, verb) = if names.len() == 1 {
+                ("job", "names")
+            } else {
+                ("jobs", "name")
+            };
+            return Err(RunnerError::Usage(format!(
+                "--executor docker: {who} {} {verb} no image; give one with --docker-image IMAGE, \
+                 or use --executor auto to run them in the shell",
+                names.join(", ")
+            )));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
