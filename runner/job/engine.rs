@@ -29,7 +29,7 @@ use super::cache_stage::{self, CacheContext};
 use super::log::JobLog;
 use super::outcome::{FailureReason, JobOutcome, JobStatus};
 use super::payload::{AFTER_SCRIPT_STEP, JobPayload};
-use super::script::{Dialect, ScriptSpec, ScriptVar, generate, generate_after_script};
+use super::script::{Dialect, ScriptSpec, generate, generate_after_script};
 use super::sources::{self, SourceMode, SourcesError, SourcesRequest};
 use super::vars::JobVars;
 
@@ -233,10 +233,10 @@ impl Engine<'_> {
             script_tmp,
             script_builds,
         };
-        let mut vars = self.job_vars(&dirs, executor.job_variables(&prepared));
+        let vars = self.job_vars(&dirs, executor.job_variables(&prepared));
 
         let status = self
-            .stages(executor, &mut prepared, &dirs, &mut vars, log)
+            .stages(executor, &mut prepared, &dirs, &vars, log)
             .await;
         if !status.is_success() && status != JobStatus::Canceled {
             for (title, text) in executor.failure_report(&prepared).await {
@@ -330,7 +330,7 @@ impl Engine<'_> {
         executor: &E,
         prepared: &mut E::Prepared,
         dirs: &Dirs,
-        vars: &mut JobVars,
+        vars: &JobVars,
         log: &mut JobLog,
     ) -> JobStatus {
         log.section_start("prepare_script", "Preparing environment");
@@ -482,7 +482,7 @@ impl Engine<'_> {
         executor: &E,
         prepared: &mut E::Prepared,
         dirs: &Dirs,
-        vars: &mut JobVars,
+        vars: &JobVars,
         log: &mut JobLog,
     ) -> JobStatus {
         let script_deadline = self.script_deadline(vars, log);
@@ -506,6 +506,7 @@ impl Engine<'_> {
                     script_deadline,
                     dirs,
                     log,
+                    self.cancel.clone(),
                 )
                 .await;
             log.section_end(&name);
@@ -532,7 +533,7 @@ impl Engine<'_> {
             // after_script answers only to an abort: it must be able to run
             // after a cancel.
             let outcome = self
-                .run_step_with(
+                .run_step(
                     executor,
                     prepared,
                     "after_script",
@@ -567,24 +568,6 @@ impl Engine<'_> {
 
     #[allow(clippy::too_many_arguments)]
     async fn run_step<E: Executor>(
-        &self,
-        executor: &E,
-        prepared: &mut E::Prepared,
-        stage: &str,
-        script: String,
-        deadline: Instant,
-        dirs: &Dirs,
-        log: &mut JobLog,
-    ) -> Result<StepOutcome, runner_executors::ExecutorError> {
-        let cancel = self.cancel.clone();
-        self.run_step_with(
-            executor, prepared, stage, script, deadline, dirs, log, cancel,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run_step_with<E: Executor>(
         &self,
         executor: &E,
         prepared: &mut E::Prepared,
@@ -685,14 +668,7 @@ impl Engine<'_> {
         ScriptSpec {
             project_dir: dirs.script_project.to_string_lossy().into_owned(),
             tmp_dir: dirs.script_tmp.to_string_lossy().into_owned(),
-            variables: vars
-                .iter()
-                .map(|v| ScriptVar {
-                    key: v.key.clone(),
-                    value: v.value.clone(),
-                    file: v.file,
-                })
-                .collect(),
+            variables: vars.script_vars(),
             commands: commands.to_vec(),
             dialect: match self.shell {
                 ShellKind::Bash => Dialect::Bash,

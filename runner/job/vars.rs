@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::ci::variables::expand_runner;
 
 use super::payload::JobVariable;
+use super::script::ScriptVar;
 
 /// One variable ready for the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,25 +126,16 @@ impl JobVars {
         })
     }
 
-    /// Values to hide in the log: masked variables.
-    pub fn secrets(&self) -> Vec<String> {
+    /// The variables as a stage script exports them.
+    pub fn script_vars(&self) -> Vec<ScriptVar> {
         self.vars
             .iter()
-            .filter(|v| v.masked && !v.value.is_empty())
-            .map(|v| v.value.clone())
+            .map(|v| ScriptVar {
+                key: v.key.clone(),
+                value: v.value.clone(),
+                file: v.file,
+            })
             .collect()
-    }
-
-    /// Replaces (or adds) a plain variable, e.g. `CI_JOB_STATUS`.
-    pub fn set(&mut self, key: &str, value: &str) {
-        self.vars.retain(|v| v.key != key);
-        self.vars.push(ResolvedVar {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            file: false,
-            masked: false,
-            public: true,
-        });
     }
 }
 
@@ -205,20 +197,21 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_the_masked_values_and_empty_settings_are_unset() {
-        let masked = JobVariable {
-            masked: true,
-            ..JobVariable::public("TOKEN", "s3cret-value")
+    fn scripts_get_file_contents_and_empty_settings_are_unset() {
+        let file = JobVariable {
+            file: true,
+            ..JobVariable::public("KEY", "s3cret-value")
         };
-        let mut vars = JobVars::resolve(
+        let vars = JobVars::resolve(
             &[],
-            &[masked, JobVariable::public("GIT_STRATEGY", "")],
+            &[file, JobVariable::public("GIT_STRATEGY", "")],
             &[],
             Path::new("/t"),
         );
-        assert_eq!(vars.secrets(), ["s3cret-value"]);
+        let script = vars.script_vars();
+        assert_eq!(script[0].key, "KEY");
+        assert_eq!(script[0].value, "s3cret-value");
+        assert!(script[0].file);
         assert_eq!(vars.setting("GIT_STRATEGY"), None);
-        vars.set("CI_JOB_STATUS", "failed");
-        assert_eq!(vars.get("CI_JOB_STATUS").as_deref(), Some("failed"));
     }
 }

@@ -9,7 +9,7 @@
 use tokio::process::Command;
 
 use crate::job::log::JobLog;
-use crate::job::script::{Dialect, ScriptSpec, ScriptVar, generate};
+use crate::job::script::{Dialect, ScriptSpec, generate};
 
 use super::SourcesError;
 use super::process::{self, Output, RunError, find_on_path};
@@ -37,15 +37,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, name: &str, log: &mut JobLog) -> Result<(
     let spec = ScriptSpec {
         project_dir: req.project_dir.to_string_lossy().into_owned(),
         tmp_dir: req.tmp_dir.to_string_lossy().into_owned(),
-        variables: req
-            .vars
-            .iter()
-            .map(|v| ScriptVar {
-                key: v.key.clone(),
-                value: v.value.clone(),
-                file: v.file,
-            })
-            .collect(),
+        variables: req.vars.script_vars(),
         commands: commands.to_vec(),
         dialect,
         debug_trace: is_true(req.vars.setting("CI_DEBUG_TRACE").as_deref()),
