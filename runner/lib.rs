@@ -3,6 +3,7 @@
 //! The library holds everything the `runner` binary does, so the
 //! integration tests and benchmarks can drive the same code.
 
+pub mod agent;
 pub mod archive;
 pub mod ci;
 pub mod cli;

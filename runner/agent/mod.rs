@@ -1,0 +1,10 @@
+//! The registered agent: polls GitLab for jobs and runs them with the
+//! same engine as local runs.
+
+pub mod capacity;
+pub mod health;
+pub mod http;
+pub mod layout;
+pub mod log;
+pub mod metrics;
+mod process_metrics;
