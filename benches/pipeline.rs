@@ -1,4 +1,4 @@
-//! How long `runner pipeline` and `runner exec` take on four fixture
+//! How long `runner pipeline` and `runner exec` take on five fixture
 //! projects, and how much memory they use, next to gitlab-ci-local running
 //! the same pipelines with its shell executor. Prints figures; asserts
 //! nothing about them.
@@ -12,6 +12,8 @@
 //!   binary cargo built for this bench).
 //! - `RUNNER_BENCH_ONLY=runner` or `RUNNER_BENCH_ONLY=gitlab-ci-local`:
 //!   measure one side only.
+//! - `RUNNER_BENCH_FILTER=TEXT`: only the scenarios whose name holds TEXT
+//!   (e.g. `docker`).
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -30,6 +32,9 @@ use tempfile::TempDir;
 /// would need no handling at all. `--no-artifacts-to-source` stops it from
 /// also copying artifacts back into the project, which GitLab never does.
 const GCL_FLAGS: &[&str] = &["--quiet", "--shell-isolation", "--no-artifacts-to-source"];
+
+/// The image of the Docker scenario, built locally by `scripts/docker-setup`.
+const DOCKER_IMAGE: &str = "local/busybox:runner-test";
 
 /// 100 MiB of incompressible data in 2000 files of about 51 KiB: one read of
 /// the random device, then `split` into equal parts.
@@ -57,6 +62,9 @@ struct Scenario {
     /// The jobs' scripts, run by bash directly in one directory, so that
     /// what the runner adds to them shows.
     alone: Option<Vec<&'static str>>,
+    /// Whether the jobs run in Docker (the scenario needs the daemon and
+    /// the local test image; `scripts/docker-setup` provides both).
+    docker: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -84,6 +92,7 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 5,
             goal: "≤ 30 ms, ≤ 15 MiB",
             alone: None,
+            docker: false,
         },
         Scenario {
             name: "1. one trivial job (exec)",
@@ -94,6 +103,7 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 5,
             goal: "≤ 30 ms, ≤ 15 MiB",
             alone: None,
+            docker: false,
         },
         Scenario {
             name: "2. ten trivial jobs, 3 stages",
@@ -104,6 +114,7 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 5,
             goal: "≤ 60 ms",
             alone: None,
+            docker: false,
         },
         Scenario {
             name: "3. 100 MiB artifacts, 2000 files",
@@ -114,6 +125,7 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 3,
             goal: "≤ 1.5 s",
             alone: Some(GENERATE.iter().chain(CHECK).copied().collect()),
+            docker: false,
         },
         Scenario {
             name: "4. 50 MiB of job log",
@@ -124,6 +136,7 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 3,
             goal: "≤ 0.5 s, flat memory",
             alone: Some(PRINT.to_vec()),
+            docker: false,
         },
         // gitlab-ci-local shows no job output with --quiet; the runner's own
         // --quiet shows what printing the log costs it.
@@ -136,6 +149,22 @@ fn scenarios() -> Vec<Scenario> {
             gcl_runs: 0,
             goal: "≤ 0.5 s, flat memory",
             alone: None,
+            docker: false,
+        },
+        // The same trivial job in a container of the local busybox image:
+        // what the Docker executor adds to a container's lifecycle (the
+        // `docker_lifecycle` example of the executors crate measures the
+        // bare lifecycle through the API for the ratio).
+        Scenario {
+            name: "5. one trivial job in local/busybox (exec, docker)",
+            yaml: format!("hi:\n  image: {DOCKER_IMAGE}\n  script: [echo hi]\n"),
+            job: Some("hi"),
+            runner_flags: &[],
+            runner_runs: 10,
+            gcl_runs: 3,
+            goal: "≤ 1.3× the bare container lifecycle",
+            alone: None,
+            docker: true,
         },
     ]
 }
@@ -533,6 +562,21 @@ fn print_report(rows: &[Row], runner: Option<&Path>, gcl: &Result<Gcl, String>, 
     }
 }
 
+/// Runs `scripts/docker-setup` (starts the daemon, imports the image).
+fn docker_ready() -> Result<(), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/docker-setup");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
 fn main() {
     let only = std::env::var("RUNNER_BENCH_ONLY").unwrap_or_default();
     let (with_runner, with_gcl) = match only.as_str() {
@@ -551,7 +595,16 @@ fn main() {
     }
 
     let load_before = load();
-    let all = scenarios();
+    let docker = docker_ready();
+    if let Err(why) = &docker {
+        eprintln!("the Docker scenario is not measured: {why}");
+    }
+    let filter = std::env::var("RUNNER_BENCH_FILTER").unwrap_or_default();
+    let all: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| s.name.contains(&filter))
+        .filter(|s| !s.docker || docker.is_ok())
+        .collect();
     let mut rows = Vec::new();
     for s in &all {
         eprintln!("measuring {} ...", s.name);

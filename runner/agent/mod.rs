@@ -2,6 +2,7 @@
 //! same engine as local runs.
 
 pub mod capacity;
+pub mod config_watch;
 pub mod health;
 pub mod http;
 pub mod layout;

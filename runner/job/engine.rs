@@ -49,6 +49,9 @@ pub struct EngineSettings {
     pub custom_build_dir_enabled: bool,
     /// Variables the runner sets for every job, before the job's own.
     pub runner_variables: Vec<(String, String)>,
+    /// Who runs the job, for the log's second line (`on <name> <short
+    /// token>, system ID: <id>`); `None` for local runs.
+    pub runner_identity: Option<String>,
 }
 
 /// One job to run.
@@ -183,6 +186,9 @@ impl Engine<'_> {
             "Running with runner {}",
             env!("CARGO_PKG_VERSION")
         ));
+        if let Some(identity) = &self.settings.runner_identity {
+            log.info(&format!("  on {identity}"));
+        }
         log.section_start(
             "prepare_executor",
             &format!("Preparing the \"{}\" executor", self.executor_name),

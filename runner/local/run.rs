@@ -209,6 +209,7 @@ pub async fn run_plan(
             ("CI_CONCURRENT_PROJECT_ID".to_owned(), "0".to_owned()),
             ("CI_SHARED_ENVIRONMENT".to_owned(), "true".to_owned()),
         ],
+        runner_identity: None,
     };
     let store = LocalArtifactStore::new(state.artifacts_dir());
     let dependencies = match &options.dependencies {
