@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod errors;
+pub mod gitlab;
 pub mod job;
 pub mod local;
 pub mod pipeline;
