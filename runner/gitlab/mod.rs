@@ -1,18 +1,27 @@
 //! GitLab's runner API (runner-api.md §1–§7): the protocol layer of the
 //! registered agent.
 //!
-//! [`ApiClient`] talks to one GitLab.
+//! [`ApiClient`] talks to one GitLab: registration and token calls, job
+//! polling, job updates and trace patches.
 
 mod client;
 mod error;
 mod failure;
 mod info;
+mod jobs;
 mod retry;
+mod runners;
 mod tokens;
 
 pub use client::{ApiClient, ClientTimeouts};
 pub use error::ApiError;
 pub use failure::{map_failure_reason, map_reason_name};
 pub use info::{FeaturesInfo, Info, InfoConfig, go_arch, go_os};
+pub use jobs::{
+    JobCredentials, JobRequest, JobRequestOutcome, JobRequestResponse, JobState, JobUpdate,
+    MAX_UPDATE_INTERVAL, PatchOutcome, PatchResponse, ReceivedJob, TraceOutput, UpdateOutcome,
+    UpdateResponse,
+};
 pub use retry::RetryPolicy;
+pub use runners::{RegisterParams, RegisteredRunner, ResetToken, VerifiedRunner};
 pub use tokens::short_token;
