@@ -2,20 +2,26 @@
 //! registered agent.
 //!
 //! [`ApiClient`] talks to one GitLab: registration and token calls, job
-//! polling, job updates and trace patches.
+//! polling, job updates and trace patches. [`TraceStreamer`] sends a
+//! running job's log and final state and turns GitLab's answers into
+//! cancellation.
 
 mod client;
 mod error;
 mod failure;
+mod final_update;
 mod info;
 mod jobs;
 mod retry;
 mod runners;
 mod tokens;
+mod trace;
+mod trace_buffer;
 
 pub use client::{ApiClient, ClientTimeouts};
 pub use error::ApiError;
 pub use failure::{map_failure_reason, map_reason_name};
+pub use final_update::{FinalOutcome, FinalState, FinishReport};
 pub use info::{FeaturesInfo, Info, InfoConfig, go_arch, go_os};
 pub use jobs::{
     JobCredentials, JobRequest, JobRequestOutcome, JobRequestResponse, JobState, JobUpdate,
@@ -25,3 +31,5 @@ pub use jobs::{
 pub use retry::RetryPolicy;
 pub use runners::{RegisterParams, RegisteredRunner, ResetToken, VerifiedRunner};
 pub use tokens::short_token;
+pub use trace::{TraceConfig, TraceStreamer};
+pub use trace_buffer::TraceBuffer;
