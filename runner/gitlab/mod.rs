@@ -2,10 +2,13 @@
 //! registered agent.
 //!
 //! [`ApiClient`] talks to one GitLab: registration and token calls, job
-//! polling, job updates and trace patches. [`TraceStreamer`] sends a
-//! running job's log and final state and turns GitLab's answers into
-//! cancellation.
+//! polling, job updates and trace patches, artifacts. [`TraceStreamer`]
+//! sends a running job's log and final state and turns GitLab's answers
+//! into cancellation; [`ApiArtifactTransport`] plugs the artifact calls
+//! into the job engine.
 
+mod artifact_transport;
+mod artifacts;
 mod client;
 mod error;
 mod failure;
@@ -18,6 +21,8 @@ mod tokens;
 mod trace;
 mod trace_buffer;
 
+pub use artifact_transport::ApiArtifactTransport;
+pub use artifacts::ArtifactTiming;
 pub use client::{ApiClient, ClientTimeouts};
 pub use error::ApiError;
 pub use failure::{map_failure_reason, map_reason_name};
