@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod engine;
+mod fake;
 mod lifecycle;
 mod polling;
 mod secrets;

@@ -221,3 +221,28 @@ fn the_transport_works_outside_a_runtime_too() {
     assert_eq!(std::fs::read(&dest).unwrap(), b"archive 44");
     server.join().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_redirected_with_307_goes_to_the_named_host() {
+    let gitlab = FakeGitLab::start().await;
+    let other = FakeGitLab::start().await;
+    let job = running_job(&gitlab, 33).await;
+    other.push_job(fixture_job(33, JOB_TOKEN));
+    gitlab.fail_next(
+        Endpoint::UploadArtifacts,
+        1,
+        Fault::status(307).with_header("Location", &format!("{}/somewhere/else", other.url())),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a.zip");
+    std::fs::write(&archive, b"zip bytes").unwrap();
+    let transport = transport(&gitlab, &JobPayload::default());
+    tokio::task::block_in_place(|| transport.upload(&upload(&job, &archive, "a.zip")))
+        .expect("uploaded");
+    assert!(gitlab.artifacts(33).is_empty());
+    assert_eq!(other.artifacts(33)[0].content, b"zip bytes");
+    // The same path and parameters, on the other host.
+    let moved = &other.requests_to(Endpoint::UploadArtifacts)[0];
+    assert_eq!(moved.path, "/api/v4/jobs/33/artifacts");
+    assert_eq!(moved.query_param("expire_in").as_deref(), Some("1 week"));
+}
