@@ -6,7 +6,7 @@
 //! ```ignore
 //! let gitlab = FakeGitLab::start().await;
 //! let token = gitlab.create_runner();              // a `glrt-` token
-//! let job = gitlab.push_job(job_json(1, "glcbt-x")); // queued for polls
+//! let job = gitlab.push_job(fixture_job(1, "glcbt-x")); // queued for polls
 //! gitlab.fail_next(Endpoint::RequestJob, 1, Fault::status(502));
 //! let client = ApiClient::new(&gitlab.url())?;
 //! // ... drive the client ...
@@ -21,6 +21,12 @@
 //! updates (recorded, like GitLab, not refused). It answers with
 //! `Job-Status`, `X-GitLab-Last-Update` and, when set,
 //! `X-GitLab-Trace-Update-Interval`.
+//!
+//! Jobs: `push_job` queues a payload as `pending`; a poll hands it out and
+//! makes it `running`; an accepted final update makes it `success` or
+//! `failed` (`canceled` when it was `canceling`), after which GitLab takes
+//! no more trace or updates for it (403). Artifacts are downloaded with the
+//! job's own token or the token of any running job, as GitLab allows.
 //!
 //! Faults a test can script: the next N requests to an endpoint answer a
 //! status (with headers, such as `Retry-After`) or drop the connection; a
