@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod errors;
+pub mod gitlab;
 pub mod job;
 pub mod local;
 pub mod pipeline;

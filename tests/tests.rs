@@ -5,6 +5,7 @@ mod support;
 mod cli_lint;
 mod cli_plan;
 mod corpus;
+mod gitlab_api;
 mod local_docker;
 mod local_exec;
 mod local_pipeline;
