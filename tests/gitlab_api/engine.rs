@@ -97,6 +97,7 @@ impl Agent {
             source_mode: SourceMode::Commit,
             custom_build_dir_enabled: false,
             runner_variables: Vec::new(),
+            runner_identity: Some("test-runner abcdefghi, system ID: s_0123456789ab".to_owned()),
         };
         let executor = ShellExecutor::new(ShellOptions::default()).expect("shell executor");
         let job = JobRun {
@@ -136,6 +137,10 @@ async fn an_engine_job_streams_its_masked_log_and_uploads_its_artifacts() {
     assert_eq!(outcome, FinalOutcome::Completed);
     let trace = String::from_utf8_lossy(&gitlab.trace(60)).into_owned();
     assert!(trace.contains("hello from the job"), "{trace}");
+    assert!(
+        trace.contains("  on test-runner abcdefghi, system ID: s_0123456789ab"),
+        "{trace}"
+    );
     assert!(trace.contains("password: [MASKED]"), "{trace}");
     assert!(!trace.contains("s3cr3t-Passw0rd!"), "{trace}");
     assert!(trace.contains("after_script ran"), "{trace}");
