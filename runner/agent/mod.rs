@@ -3,8 +3,11 @@
 
 pub mod capacity;
 pub mod config_watch;
+pub mod daemon;
+pub mod entry;
 pub mod health;
 pub mod http;
+pub mod job;
 pub mod layout;
 pub mod log;
 pub mod metrics;

@@ -163,6 +163,8 @@ pub struct RunnerConfig {
     pub post_get_sources_script: String,
     pub pre_build_script: String,
     pub post_build_script: String,
+    /// Wait `check_interval` even after a request brought a job.
+    pub strict_check_interval: bool,
     pub unhealthy_requests_limit: Option<u32>,
     pub unhealthy_interval: Option<String>,
     pub job_status_final_update_retry_limit: Option<u32>,
