@@ -14,6 +14,7 @@ mod edit;
 mod known;
 mod load;
 mod model;
+mod paths;
 mod remove;
 mod runner;
 mod values;
@@ -23,6 +24,10 @@ pub use edit::{NewRunner, TokenUpdate, add_runner, update_runner_token};
 pub use known::ConfigWarning;
 pub use load::{ConfigError, Loaded, load_config, parse_config};
 pub use model::{Config, LogFormat, LogLevel, SessionServer, defaults};
+pub use paths::{
+    CONFIG_ENV, SYSTEM_CONFIG_PATH, SYSTEM_ID_FILE, default_config_path, resolve_config_path,
+    system_id,
+};
 pub use remove::{RunnerSelector, remove_runners};
 pub use runner::defaults as runner_defaults;
 pub use runner::{
