@@ -19,6 +19,7 @@ mod remove;
 mod runner;
 mod values;
 
+pub(crate) use atomic::write_atomic;
 pub use docker::{DockerConfig, PullPolicy};
 pub use edit::{NewRunner, TokenUpdate, add_runner, update_runner_token};
 pub use known::ConfigWarning;
