@@ -147,8 +147,13 @@ pub(super) fn edit(
     if create {
         atomic::create_private_dir(dir).map_err(write_error)?;
     }
+    // A missing directory is reported as the missing file it holds.
     let _lock = atomic::lock_dir(dir).map_err(|source| ConfigError::Read {
-        path: dir.to_owned(),
+        path: if source.kind() == std::io::ErrorKind::NotFound {
+            path.to_owned()
+        } else {
+            dir.to_owned()
+        },
         source,
     })?;
     let text = match std::fs::read_to_string(path) {

@@ -181,7 +181,10 @@ fn invalid(
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let line = known::line_of(text, offset);
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text
+        .get(..offset)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |i| i + 1);
     let column = text
         .get(line_start..offset)
         .map_or(1, |s| s.chars().count() + 1);
@@ -363,6 +366,15 @@ mod tests {
         let err = error("concurrent = 1\n[runners\n");
         assert!(err.starts_with("config.toml:2:"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the file holds, loading ends in a config or an error.
+        #[test]
+        fn no_input_makes_loading_panic(text in "[\\[\\]a-z_=\"'{}., \n0-9:#-]{0,120}") {
+            let _ = parse(&format!("concurrent = 1\n{text}"));
+            let _ = parse(&text);
+        }
     }
 
     #[test]

@@ -215,4 +215,18 @@ mod tests {
         assert_eq!(split_prefix("\n"), ("\n", ""));
         assert_eq!(split_prefix(""), ("", ""));
     }
+
+    #[test]
+    fn removing_from_a_missing_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone/config.toml");
+        let err = remove_runners(&path, RunnerSelector::All).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot read {}: ", path.display())),
+            "{err}"
+        );
+        assert!(!dir.path().join("gone").exists());
+    }
 }
