@@ -61,6 +61,10 @@ pub fn add_runner(path: &Path, runner: &NewRunner) -> Result<(), ConfigError> {
         let runners = doc
             .entry("runners")
             .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
+        // `runners = []`, as some tools write an empty list, takes tables.
+        if runners.as_array().is_some_and(|a| a.is_empty()) {
+            *runners = Item::ArrayOfTables(ArrayOfTables::new());
+        }
         let Some(runners) = runners.as_array_of_tables_mut() else {
             return Err("`runners` is not a list of [[runners]] tables".to_owned());
         };
@@ -414,6 +418,26 @@ check_interval    = 3
         let config = load_config(&path).unwrap().config;
         assert_eq!(config.concurrent.get(), 1);
         assert_eq!(config.runners[0].executor, Some(ExecutorKind::Shell));
+    }
+
+    #[test]
+    fn an_empty_inline_runners_list_takes_the_new_runner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "concurrent = 1\nrunners = []\n").unwrap();
+        add_runner(&path, &new_runner("a", "glrt-A")).unwrap();
+        assert_eq!(names(&path), ["a"]);
+        std::fs::write(
+            &path,
+            "concurrent = 1\nrunners = [{ url = \"u\", token = \"t\" }]\n",
+        )
+        .unwrap();
+        let err = add_runner(&path, &new_runner("b", "glrt-B")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`runners` is not a list of [[runners]] tables"),
+            "{err}"
+        );
     }
 
     #[test]
