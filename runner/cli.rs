@@ -26,6 +26,58 @@ pub enum Command {
     /// Remove the Docker containers, networks and volumes that jobs of a
     /// runner that was killed left behind.
     Cleanup(CleanupArgs),
+    /// List the runners of the agent's configuration (tokens shortened).
+    List(ListArgs),
+    /// Install the agent as a systemd service that starts at boot.
+    Install(InstallArgs),
+    /// Disable and remove the agent's systemd service.
+    Uninstall(ServiceArgs),
+    /// Start the agent's service (`systemctl start`).
+    Start(ServiceArgs),
+    /// Stop the agent's service; running jobs finish first.
+    Stop(ServiceArgs),
+    /// Restart the agent's service; running jobs finish first.
+    Restart(ServiceArgs),
+    /// Show the state of the agent's service (`systemctl status`).
+    Status(ServiceArgs),
+}
+
+/// Where the agent's `config.toml` is.
+#[derive(Debug, Args)]
+pub struct AgentConfigArgs {
+    /// The agent's configuration file (default: /etc/runner/config.toml as
+    /// root, ~/.runner/config.toml otherwise).
+    #[arg(long, short = 'c', value_name = "PATH", env = "RUNNER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+}
+
+/// Which systemd service.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The service's name: the unit is `<NAME>.service`.
+    #[arg(long, short = 'n', value_name = "NAME", default_value = "runner")]
+    pub service: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The user the service runs as (default: root).
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+    /// The agent's working directory, where shell jobs' builds and caches
+    /// go by default (default: the current directory).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub working_directory: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,13 @@ fn main() {
         Command::Exec(args) => commands::exec::run(&args),
         Command::Pipeline(args) => commands::pipeline::run(&args),
         Command::Cleanup(args) => commands::cleanup::run(&args),
+        Command::List(args) => commands::list::run(&args),
+        Command::Install(args) => commands::service::install(&args),
+        Command::Uninstall(args) => commands::service::uninstall(&args),
+        Command::Start(args) => commands::service::control("start", &args),
+        Command::Stop(args) => commands::service::control("stop", &args),
+        Command::Restart(args) => commands::service::control("restart", &args),
+        Command::Status(args) => commands::service::control("status", &args),
     };
     let code = match result {
         Ok(code) => code,

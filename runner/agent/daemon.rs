@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -34,11 +33,6 @@ use super::job::{EntryContext, JobEnd, JobServices, run_received_job};
 use super::layout::ConcurrencyIds;
 use super::log::AgentLog;
 use super::metrics::Metrics;
-
-/// gitlab-runner's defaults.
-const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(3);
-const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_UNHEALTHY_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// How the daemon is started.
 #[derive(Debug, Clone)]
@@ -95,11 +89,15 @@ pub struct Daemon {
 impl Daemon {
     /// Loads the configuration and prepares every entry.
     pub async fn start(options: DaemonOptions) -> Result<Arc<Daemon>, DaemonError> {
-        let config =
+        let loaded =
             load_config(&options.config_path).map_err(|e| DaemonError::Config(e.to_string()))?;
+        let config = loaded.config;
         let metrics = Arc::new(Metrics::new());
         let log = AgentLog::stderr(config.log_level, config.log_format)
             .with_metrics(Arc::clone(&metrics));
+        for warning in &loaded.warnings {
+            log.warning(&warning.to_string(), &[]);
+        }
         let daemon = Arc::new(Daemon {
             options,
             log,
@@ -154,12 +152,15 @@ impl Daemon {
     /// running configuration as it is.
     pub async fn reload(&self) {
         match load_config(&self.options.config_path) {
-            Ok(config) => {
+            Ok(loaded) => {
                 self.log.info(
                     "Configuration loaded",
                     &[("file", &self.options.config_path.display())],
                 );
-                self.apply(config).await;
+                for warning in &loaded.warnings {
+                    self.log.warning(&warning.to_string(), &[]);
+                }
+                self.apply(loaded.config).await;
                 self.reloaded.notify_waiters();
             }
             Err(e) => {
@@ -205,7 +206,7 @@ impl Daemon {
                 (
                     e.ctx.labels.clone(),
                     e.ctx.config.limit,
-                    e.ctx.config.request_concurrency.max(1),
+                    e.ctx.config.request_concurrency(),
                 )
             })
             .collect();
@@ -257,10 +258,7 @@ impl Daemon {
             }
         }
         if self.interrupt.is_cancelled() {
-            let timeout = match self.settings().config.shutdown_timeout {
-                0 => DEFAULT_SHUTDOWN_TIMEOUT,
-                s => Duration::from_secs(s),
-            };
+            let timeout = self.settings().config.shutdown_timeout();
             if tokio::time::timeout(timeout, self.jobs.wait())
                 .await
                 .is_err()
@@ -283,10 +281,7 @@ impl Daemon {
                 return;
             }
             let settings = self.settings();
-            let interval = match settings.config.check_interval {
-                0 => DEFAULT_CHECK_INTERVAL,
-                s => Duration::from_secs(s),
-            };
+            let interval = settings.config.check_interval();
             let count = settings.entries.len().max(1) as u32;
             let step = interval / count;
             let reloaded = self.reloaded.notified();
@@ -326,7 +321,7 @@ impl Daemon {
         let limits = Limits {
             concurrent: config.concurrent.get(),
             limit: entry.ctx.config.limit,
-            request_concurrency: entry.ctx.config.request_concurrency.max(1),
+            request_concurrency: entry.ctx.config.request_concurrency(),
         };
         let slot = match self.capacity.try_request(&entry.ctx.config.token, limits) {
             Ok(slot) => slot,
@@ -432,13 +427,8 @@ impl Daemon {
             }
         };
         let health_settings = HealthSettings {
-            unhealthy_requests_limit: ctx.config.unhealthy_requests_limit.unwrap_or(3),
-            unhealthy_interval: ctx
-                .config
-                .unhealthy_interval
-                .as_deref()
-                .and_then(crate::job::engine::parse_go_duration)
-                .unwrap_or(DEFAULT_UNHEALTHY_INTERVAL),
+            unhealthy_requests_limit: ctx.config.unhealthy_requests_limit(),
+            unhealthy_interval: ctx.config.unhealthy_interval(),
         };
         let became_unhealthy = {
             let mut jitter = self.jitter.lock().unwrap_or_else(|e| e.into_inner());

@@ -103,9 +103,7 @@ pub async fn run_received_job(
     let abort = CancellationToken::new();
     let mut trace = services.trace.clone();
     trace.debug_trace = TraceConfig::for_payload(&payload).debug_trace;
-    if let Some(limit) = entry.config.job_status_final_update_retry_limit {
-        trace.final_update_retry_limit = limit.max(1);
-    }
+    trace.final_update_retry_limit = entry.config.job_status_final_update_retry_limit();
     let streamer = TraceStreamer::start(
         entry.client.clone(),
         credentials,

@@ -3,8 +3,11 @@
 pub mod cleanup;
 pub mod exec;
 pub mod lint;
+pub mod list;
 mod local_run;
 pub mod pipeline;
 pub mod plan;
+pub mod service;
+mod unit;
 
 mod common;

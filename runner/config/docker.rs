@@ -25,19 +25,33 @@ impl PullPolicy {
 }
 
 /// One policy or a list of them, tried in order (gitlab-runner accepts
-/// both forms).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(PullPolicy),
-    Many(Vec<PullPolicy>),
-}
-
+/// both forms). A visitor rather than an untagged enum, so a bad policy is
+/// named in the error instead of "did not match any variant".
 fn pull_policies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PullPolicy>, D::Error> {
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(p) => vec![p],
-        OneOrMany::Many(list) => list,
-    })
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<PullPolicy>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a pull policy or a list of them")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            PullPolicy::deserialize(serde::de::value::StrDeserializer::<E>::new(v)).map(|p| vec![p])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut policies = Vec::new();
+            while let Some(p) = seq.next_element()? {
+                policies.push(p);
+            }
+            Ok(policies)
+        }
+    }
+    d.deserialize_any(OneOrMany)
 }
 
 /// The keys of `[runners.docker]` the runner reads.
@@ -123,5 +137,46 @@ impl DockerConfig {
                 allowed.join(" ")
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_config;
+
+    #[test]
+    fn pull_policy_takes_one_or_many_and_jobs_choose_among_the_allowed() {
+        let config = parse_config(
+            Path::new("config.toml"),
+            "concurrent = 1\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.docker]\npull_policy = \"if-not-present\"\nallowed_pull_policies = [\"if-not-present\", \"never\"]\n",
+        )
+        .unwrap()
+        .config;
+        let docker = config.runners[0].docker.clone().unwrap();
+        assert_eq!(docker.pull_policy, [PullPolicy::IfNotPresent]);
+        assert_eq!(
+            docker.allowed_pull_policies,
+            [PullPolicy::IfNotPresent, PullPolicy::Never]
+        );
+        assert_eq!(
+            docker.job_pull_policies(&[]).unwrap(),
+            [PullPolicy::IfNotPresent]
+        );
+        assert_eq!(
+            docker.job_pull_policies(&[PullPolicy::Never]).unwrap(),
+            [PullPolicy::Never]
+        );
+        let err = docker.job_pull_policies(&[PullPolicy::Always]).unwrap_err();
+        assert_eq!(
+            err,
+            "pull_policy ([always]) defined in the job is not one of the allowed_pull_policies ([if-not-present never])"
+        );
+        assert_eq!(
+            DockerConfig::default().effective_pull_policies(),
+            [PullPolicy::Always]
+        );
     }
 }
