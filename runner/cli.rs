@@ -26,6 +26,19 @@ pub enum Command {
     /// Remove the Docker containers, networks and volumes that jobs of a
     /// runner that was killed left behind.
     Cleanup(CleanupArgs),
+    /// Register this machine with a GitLab instance and add the runner to
+    /// `config.toml`.
+    Register(RegisterArgs),
+    /// Check that every configured runner is still known to GitLab.
+    Verify(VerifyArgs),
+    /// Remove runners from GitLab and from `config.toml`.
+    Unregister(UnregisterArgs),
+    /// Run the agent: take jobs from GitLab and run them (SIGQUIT: finish
+    /// running jobs and stop; SIGTERM/SIGINT: abort them and stop; SIGHUP:
+    /// reload `config.toml`).
+    Run(AgentRunArgs),
+    /// Run one runner given on the command line, without `config.toml`.
+    RunSingle(RunSingleArgs),
     /// List the runners of the agent's configuration (tokens shortened).
     List(ListArgs),
     /// Install the agent as a systemd service that starts at boot.
@@ -49,6 +62,147 @@ pub struct AgentConfigArgs {
     /// root, ~/.runner/config.toml otherwise).
     #[arg(long, short = 'c', value_name = "PATH", env = "RUNNER_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+    /// Do not ask for anything missing; fail instead.
+    #[arg(long, env = "REGISTER_NON_INTERACTIVE")]
+    pub non_interactive: bool,
+    /// The GitLab instance, e.g. https://gitlab.example.com.
+    #[arg(long, short = 'u', value_name = "URL", env = "CI_SERVER_URL")]
+    pub url: Option<String>,
+    /// A runner authentication token (glrt-...), from GitLab's "New runner"
+    /// page: the runner already exists in GitLab and is only verified.
+    #[arg(
+        long,
+        short = 't',
+        value_name = "TOKEN",
+        env = "CI_SERVER_TOKEN",
+        conflicts_with = "registration_token"
+    )]
+    pub token: Option<String>,
+    /// A registration token (deprecated in GitLab): a new runner is created.
+    #[arg(long, short = 'r', value_name = "TOKEN", env = "REGISTRATION_TOKEN")]
+    pub registration_token: Option<String>,
+    /// The name of this runner in `config.toml` (default: the host name).
+    #[arg(long, value_name = "NAME", env = "RUNNER_NAME")]
+    pub name: Option<String>,
+    /// Where jobs run: shell or docker.
+    #[arg(long, value_name = "EXECUTOR", env = "RUNNER_EXECUTOR")]
+    pub executor: Option<String>,
+    /// The shell jobs' scripts are written for: bash (default) or sh.
+    #[arg(long, value_name = "SHELL", env = "RUNNER_SHELL")]
+    pub shell: Option<String>,
+    /// The image of jobs that name none (docker executor).
+    #[arg(long, value_name = "IMAGE", env = "DOCKER_IMAGE")]
+    pub docker_image: Option<String>,
+    /// With a registration token: the runner's description in GitLab.
+    #[arg(long, value_name = "TEXT", env = "RUNNER_DESCRIPTION")]
+    pub description: Option<String>,
+    /// With a registration token: comma-separated tags.
+    #[arg(long, value_name = "TAGS", env = "RUNNER_TAG_LIST")]
+    pub tag_list: Option<String>,
+    /// With a registration token: also take jobs without tags.
+    #[arg(long, env = "REGISTER_RUN_UNTAGGED")]
+    pub run_untagged: bool,
+    /// With a registration token: lock the runner to its project.
+    #[arg(long, env = "REGISTER_LOCKED")]
+    pub locked: bool,
+    /// With a registration token: not_protected or ref_protected.
+    #[arg(long, value_name = "LEVEL", env = "REGISTER_ACCESS_LEVEL")]
+    pub access_level: Option<String>,
+    /// With a registration token: the longest job timeout, in seconds.
+    #[arg(long, value_name = "SECONDS", env = "REGISTER_MAXIMUM_TIMEOUT")]
+    pub maximum_timeout: Option<u64>,
+    /// With a registration token: create the runner paused.
+    #[arg(long, env = "REGISTER_PAUSED")]
+    pub paused: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+    /// Remove the runners GitLab no longer knows from `config.toml`.
+    #[arg(long)]
+    pub delete: bool,
+    /// Only the runner of this name.
+    #[arg(long, short = 'n', value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnregisterArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+    /// The runner of this name.
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NAME",
+        required_unless_present = "all_runners"
+    )]
+    pub name: Option<String>,
+    /// Every runner of `config.toml`.
+    #[arg(long, conflicts_with = "name")]
+    pub all_runners: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRunArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
+    /// Where builds and caches go when `config.toml` names no directory
+    /// (default: the current directory).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub working_directory: Option<PathBuf>,
+    /// Serve /metrics and /health here, over the file's `listen_address`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen_address: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunSingleArgs {
+    /// The GitLab instance.
+    #[arg(long, short = 'u', value_name = "URL", env = "CI_SERVER_URL")]
+    pub url: String,
+    /// The runner authentication token (glrt-...).
+    #[arg(long, short = 't', value_name = "TOKEN", env = "CI_SERVER_TOKEN")]
+    pub token: String,
+    /// Where jobs run: shell or docker.
+    #[arg(
+        long,
+        value_name = "EXECUTOR",
+        env = "RUNNER_EXECUTOR",
+        default_value = "shell"
+    )]
+    pub executor: String,
+    /// The shell jobs' scripts are written for: bash (default) or sh.
+    #[arg(long, value_name = "SHELL", env = "RUNNER_SHELL")]
+    pub shell: Option<String>,
+    /// A name for logs.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "RUNNER_NAME",
+        default_value = "single"
+    )]
+    pub name: String,
+    /// The image of jobs that name none (docker executor).
+    #[arg(long, value_name = "IMAGE", env = "DOCKER_IMAGE")]
+    pub docker_image: Option<String>,
+    /// Where builds and caches go (default: the current directory).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub working_directory: Option<PathBuf>,
+    /// Stop after this many jobs.
+    #[arg(long, value_name = "N")]
+    pub max_builds: Option<u32>,
+    /// Stop after this many seconds without a job.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,9 @@
 //! A feeder walks the `[[runners]]` entries, one every `check_interval /
 //! entries`, and starts a job request for each that has room (see
 //! `capacity`) and is healthy (see `health`). A request that brings a job
-//! hands its slot to the job and asks again at once, so a burst of jobs
-//! drains without waiting for the next round. Signals:
+//! hands its slot to the job and asks again at once, and so does a job
+//! that ends, so a queue of jobs drains without waiting for the next round
+//! (`strict_check_interval` turns both off). Signals:
 //! - SIGQUIT: stop asking for jobs; running ones finish; then exit;
 //! - SIGTERM / SIGINT: stop asking, abort running jobs (reported
 //!   `runner_interrupted`), wait at most `shutdown_timeout` for them and
@@ -14,7 +15,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -46,6 +49,10 @@ pub struct DaemonOptions {
     pub system_id: String,
     /// The trace streamer's timings (tests shorten them).
     pub trace: TraceConfig,
+    /// Stop (gracefully) after this many jobs (`run-single --max-builds`).
+    pub max_builds: Option<u32>,
+    /// Stop after this long without a job (`run-single --wait-timeout`).
+    pub wait_timeout: Option<Duration>,
 }
 
 /// Why the daemon could not start.
@@ -84,6 +91,9 @@ pub struct Daemon {
     reloaded: Notify,
     jobs: TaskTracker,
     jitter: Mutex<Jitter>,
+    /// Jobs received so far, and when the last one came.
+    received: AtomicU32,
+    last_job: Mutex<Instant>,
 }
 
 impl Daemon {
@@ -113,6 +123,8 @@ impl Daemon {
             reloaded: Notify::new(),
             jobs: TaskTracker::new(),
             jitter: Mutex::new(Jitter::new()),
+            received: AtomicU32::new(0),
+            last_job: Mutex::new(Instant::now()),
         });
         daemon.apply(config).await;
         Ok(daemon)
@@ -280,6 +292,18 @@ impl Daemon {
             if self.stopping.is_cancelled() {
                 return;
             }
+            if let Some(wait) = self.options.wait_timeout {
+                let idle = self
+                    .last_job
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .elapsed();
+                if idle >= wait && self.capacity.running_jobs() == 0 {
+                    self.log.info("No job within the wait timeout", &[]);
+                    self.stop_gracefully();
+                    return;
+                }
+            }
             let settings = self.settings();
             let interval = settings.config.check_interval();
             let count = settings.entries.len().max(1) as u32;
@@ -301,6 +325,18 @@ impl Daemon {
                     () = tokio::time::sleep(step) => {}
                 }
             }
+        }
+    }
+
+    /// Asks for another job for `entry` at once, unless it waits for its
+    /// turn (`strict_check_interval`) or a reload removed it.
+    fn ask_again(self: &Arc<Self>, entry: &Arc<Entry>) {
+        if entry.ctx.config.strict_check_interval {
+            return;
+        }
+        let settings = self.settings();
+        if settings.entries.iter().any(|e| Arc::ptr_eq(e, entry)) {
+            self.try_request(entry, &settings.config);
         }
     }
 
@@ -455,6 +491,11 @@ impl Daemon {
                     "Checking for jobs... received",
                     &[("job", &job.payload.id), ("runner", &name)],
                 );
+                *self.last_job.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                let received = self.received.fetch_add(1, Ordering::SeqCst) + 1;
+                if self.options.max_builds.is_some_and(|max| received >= max) {
+                    self.stop_gracefully();
+                }
                 let job_slot = slot.into_job();
                 let daemon = Arc::clone(&self);
                 let job_entry = Arc::clone(&entry);
@@ -475,12 +516,13 @@ impl Daemon {
                             .warning("Job not run", &[("job", &id), ("reason", &why)]);
                     }
                     drop(job_slot);
+                    *daemon.last_job.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                    // The slot is free: ask for the next job now rather
+                    // than at the entry's next turn.
+                    daemon.ask_again(&job_entry);
                 });
                 // Drain a burst of jobs without waiting for the next round.
-                if !ctx.config.strict_check_interval {
-                    let config = self.settings().config.clone();
-                    self.try_request(&entry, &config);
-                }
+                self.ask_again(&entry);
             }
             JobRequestOutcome::BadPayload { reason } => {
                 self.log.error(

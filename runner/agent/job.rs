@@ -122,12 +122,14 @@ pub async fn run_received_job(
         cancel.cancel();
     }
 
-    // A forceful stop of the agent aborts the job; it is then reported as
-    // interrupted rather than canceled.
+    // A forceful stop of the agent aborts the job (the script and
+    // everything after it); it is then reported as interrupted rather
+    // than canceled.
     let interrupted = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (interrupt, abort, interrupted) = (
+        let (interrupt, cancel, abort, interrupted) = (
             services.interrupt.clone(),
+            cancel.clone(),
             abort.clone(),
             Arc::clone(&interrupted),
         );
@@ -135,6 +137,7 @@ pub async fn run_received_job(
             interrupt.cancelled().await;
             interrupted.store(true, Ordering::SeqCst);
             abort.cancel();
+            cancel.cancel();
         })
     };
 

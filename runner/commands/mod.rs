@@ -7,7 +7,11 @@ pub mod list;
 mod local_run;
 pub mod pipeline;
 pub mod plan;
+pub mod register;
+pub mod run;
 pub mod service;
 mod unit;
+pub mod unregister;
+pub mod verify;
 
 mod common;

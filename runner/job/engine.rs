@@ -797,7 +797,8 @@ fn exit_text(exit: ExitKind) -> String {
     }
 }
 
-fn hostname() -> String {
+/// This machine's host name.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned())
