@@ -15,6 +15,7 @@ mod image;
 mod options;
 mod services;
 mod step;
+mod tree;
 mod wrapper;
 
 #[cfg(test)]
