@@ -218,19 +218,25 @@ pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     }
 }
 
-/// `e` and the errors under it, one line: the tar crate's own messages
-/// name the entry but keep the cause (a dropped stream, a full disk) in
-/// their source.
+/// `e` and the error at the bottom of it, one line: the tar crate's own
+/// messages name the entry but keep the cause (a dropped stream, a full
+/// disk) in their source.
 pub(crate) fn describe(e: &io::Error) -> String {
     let mut text = e.to_string();
+    let mut root = None;
     let mut source = e.get_ref().and_then(|inner| inner.source());
     while let Some(cause) = source {
+        root = Some(cause);
+        source = cause.source();
+    }
+    // The layers between repeat the entry's name; the top names it, the
+    // bottom says what happened.
+    if let Some(cause) = root {
         let line = cause.to_string();
         if !text.ends_with(&line) {
             text.push_str(": ");
             text.push_str(&line);
         }
-        source = cause.source();
     }
     text
 }
@@ -386,6 +392,28 @@ mod tests {
         assert!(describe(&err).contains("connection dropped"), "{err}");
         assert!(target.join("group/project/file.txt").exists());
         assert!(!target.join("big").exists());
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    /// Nobody waiting for the copy any more: the target stays as it was.
+    #[test]
+    fn an_abandoned_copy_leaves_the_target_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("builds");
+        sample(&target);
+        let step = dir.path().join("step/builds");
+        fs::create_dir_all(&step).unwrap();
+        fs::write(step.join("new"), "x").unwrap();
+        let out = Command::new("tar")
+            .arg("-C")
+            .arg(dir.path().join("step"))
+            .args(["-cf", "-", "builds"])
+            .output()
+            .unwrap();
+        let err = replace_from_tar(&target, out.stdout.as_slice(), || false).unwrap_err();
+        assert!(err.to_string().contains("abandoned"), "{err}");
+        assert!(target.join("group/project/file.txt").exists());
+        assert!(!target.join("new").exists());
         assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     }
 
