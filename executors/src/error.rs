@@ -140,8 +140,27 @@ pub enum ExecutorError {
     OutsideBuildsDir {
         /// The path.
         path: PathBuf,
-        /// The builds dir (bind-mounted into every container).
+        /// The builds dir (bind-mounted into every container, or copied).
         builds_dir: PathBuf,
+    },
+
+    /// Copying the builds dir into or out of a step's container failed
+    /// (Docker, when the builds dir is copied rather than bind-mounted).
+    /// Out of the container, the host's builds dir is left as it was
+    /// before the step.
+    #[error(
+        "failed to copy the builds dir {} {direction} container {container}: {message}",
+        .builds_dir.display()
+    )]
+    BuildsCopy {
+        /// The host's builds dir.
+        builds_dir: PathBuf,
+        /// The step's container.
+        container: String,
+        /// Which way the copy went.
+        direction: CopyDirection,
+        /// What went wrong: the daemon's answer or the file system's.
+        message: String,
     },
 
     /// A container kept running after SIGKILL for longer than the kill wait.
@@ -165,4 +184,24 @@ pub enum ExecutorError {
     /// A job prepared by one kind of executor was handed to another.
     #[error("the job was prepared by another kind of executor")]
     WrongExecutor,
+}
+
+/// Which way a copy of the builds dir went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CopyDirection {
+    /// From the host into the step's container, before the step.
+    IntoContainer,
+    /// From the step's container back onto the host, after the step.
+    OutOfContainer,
+}
+
+impl std::fmt::Display for CopyDirection {
+    /// The words between the builds dir and the container in
+    /// [`ExecutorError::BuildsCopy`]'s message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CopyDirection::IntoContainer => "into",
+            CopyDirection::OutOfContainer => "back from",
+        })
+    }
 }
