@@ -103,6 +103,9 @@ pub enum ExecutorError {
         image: String,
         /// The registry's (or the daemon's) answer.
         message: String,
+        /// What to do about it, when there is something obvious (see
+        /// [`ExecutorError::hint`]).
+        hint: Option<String>,
     },
 
     /// An image is not present locally and no pull policy allows pulling it.
@@ -184,6 +187,18 @@ pub enum ExecutorError {
     /// A job prepared by one kind of executor was handed to another.
     #[error("the job was prepared by another kind of executor")]
     WrongExecutor,
+}
+
+impl ExecutorError {
+    /// One line telling the user how to get past the error, for the few
+    /// errors with an obvious way: an image that is not on the machine
+    /// and cannot be pulled because no registry is reachable.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            ExecutorError::ImagePull { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Which way a copy of the builds dir went.
