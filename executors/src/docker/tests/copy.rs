@@ -14,6 +14,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptions
 use tokio_util::sync::CancellationToken;
 
 use super::forward::{Fault, Forwarder};
+use super::services::greeter;
 use super::support::{DockerTarget, copy_options, docker, labelled, request, test_options};
 use crate::conformance::Target;
 use crate::docker::client::{LABEL_OWNER, LABEL_ROLE, label_filter};
@@ -428,4 +429,82 @@ async fn a_copy_back_that_breaks_leaves_the_host_as_it_was() {
     assert_eq!(beside, ["builds"], "nothing staged is left");
     t.executor.cleanup(prepared).await.unwrap();
     assert_eq!(labelled(t.owner()).await, Default::default(), "left over");
+}
+
+/// The job's volumes and services work as with a bind mount: a temporary
+/// volume outlives each step's container, a service answers by alias,
+/// and `cleanup` removes them with the builds volumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_and_services_work_as_with_a_bind_mount() {
+    let t = DockerTarget::with_options(DockerOptions {
+        volumes: vec!["/scratch".to_owned()],
+        ..copy_options()
+    })
+    .await;
+    let env = t.job_env().with_service(greeter());
+    let mut prepared = t.executor.prepare(&env).await.unwrap();
+    let (outcome, out) = step(
+        &t.executor,
+        &mut prepared,
+        &env,
+        "echo kept > /scratch/f\nnc db 8080 </dev/null\n",
+    )
+    .await;
+    assert_eq!(outcome.exit, ExitKind::Code(0), "{out}");
+    assert_eq!(out, "from-service \n");
+    let (outcome, out) = step(&t.executor, &mut prepared, &env, "cat /scratch/f\n").await;
+    assert_eq!(outcome.exit, ExitKind::Code(0));
+    assert_eq!(out, "kept\n");
+    assert!(
+        !env.project_dir.join("f").exists() && tree(&env.builds_dir).len() == 2,
+        "only the builds dir comes back: {:?}",
+        tree(&env.builds_dir)
+    );
+    t.executor.cleanup(prepared).await.unwrap();
+    assert_eq!(labelled(t.owner()).await, Default::default(), "left over");
+}
+
+/// A runner that died mid-step (nothing dropped, nothing cleaned up)
+/// leaves a step container and its builds volume; `remove_leftovers`
+/// finds both by their labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_leftovers_removes_builds_volumes_of_a_crashed_runner() {
+    let crashed = DockerTarget::with_options(copy_options()).await;
+    let env = crashed.job_env();
+    let mut prepared = crashed.executor.prepare(&env).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let mut sink = move |bytes: &[u8]| {
+        if bytes.windows(5).any(|w| w == b"ready") {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    };
+    let mut running = Box::pin(crashed.executor.run_step(
+        &mut prepared,
+        request(&env, "echo ready\nsleep 1000\n"),
+        &mut sink,
+        CancellationToken::new(),
+    ));
+    tokio::select! {
+        _ = &mut running => panic!("the step ended"),
+        r = rx => r.unwrap(),
+    }
+    // What a SIGKILL leaves: no destructor runs.
+    std::mem::forget(running);
+    let owner = crashed.owner().to_owned();
+    crashed.keep_objects();
+
+    let (containers, _, volumes) = labelled(&owner).await;
+    assert_eq!((containers.len(), volumes.len()), (1, 1), "{volumes:?}");
+    assert!(volumes[0].ends_with("-builds"), "{volumes:?}");
+    let fresh = DockerTarget::with_options(DockerOptions {
+        owner: owner.clone(),
+        ..copy_options()
+    })
+    .await;
+    let report = fresh.executor.remove_leftovers().await.unwrap();
+    assert_eq!(report.volumes, volumes, "{report:?}");
+    assert_eq!(labelled(&owner).await, Default::default());
 }
