@@ -43,7 +43,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for dir in [&bind_dir, &copy_dir] {
         let project = dir.path().join("builds/group/project");
         std::fs::create_dir_all(&project)?;
-        std::fs::write(project.join("payload"), vec![7u8; mib << 20])?;
+        // Written a MiB at a time, so that the process's peak memory
+        // shows what the copies hold, not the payload.
+        let mut payload = std::fs::File::create(project.join("payload"))?;
+        for _ in 0..mib {
+            std::io::Write::write_all(&mut payload, &[7u8; 1 << 20])?;
+        }
     }
 
     // One of each first: the image's layers into the page cache.
