@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::{LocalProject, processes_with};
+use crate::support::{LocalProject, RunResult, processes_with};
 
 const IMAGE: &str = "local/busybox:runner-test";
 
@@ -241,4 +241,99 @@ fn executor_docker_without_an_image_says_how_to_give_one() {
         .assert_code(0)
         .assert_stdout_has("Preparing the \"docker\" executor")
         .assert_stdout_has("Job succeeded");
+}
+
+/// `runner <args>` in `p` with `RUNNER_DOCKER_BUILDS` set to `builds`.
+fn run_with_builds(p: &LocalProject, builds: &str, args: &[&str]) -> RunResult {
+    let out = crate::support::runner(p.path())
+        .env("RUNNER_STATE_DIR", p.state.path())
+        .env("RUNNER_DOCKER_BUILDS", builds)
+        .args(args)
+        .output()
+        .unwrap();
+    RunResult {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// With the builds dir copied in and out of the containers (as for a
+/// remote daemon), what a job writes still becomes its artifacts and its
+/// cache, and both come back into later jobs' containers.
+#[test]
+fn copied_builds_carry_artifacts_and_cache_both_ways() {
+    let ci = format!(
+        r#"
+stages: [build, test]
+build:
+  stage: build
+  image: {IMAGE}
+  cache:
+    key: c
+    paths: [cache-dir/]
+  script:
+    - echo "mounted=$(grep ' /builds ' /proc/self/mountinfo | cut -d' ' -f4)"
+    - cat cache-dir/x || echo no-cache
+    - mkdir -p out cache-dir && echo built-$RUN > out/file && echo cached-$RUN > cache-dir/x
+  artifacts:
+    paths: [out/]
+test:
+  stage: test
+  image: {IMAGE}
+  script: [cat out/file]
+"#
+    );
+    let p = LocalProject::new(&ci);
+    let r = run_with_builds(&p, "copy", &["exec", "build", "--var", "RUN=1"]);
+    r.assert_code(0)
+        .assert_stdout_has("no-cache")
+        .assert_stdout_has("Creating cache c-non_protected...")
+        .assert_stdout_has("Uploading artifacts");
+    // The container's /builds is a volume of the daemon's, not this
+    // machine's directory.
+    let mounted = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("mounted=").map(|m| m.trim().to_owned()))
+        .unwrap_or_default();
+    assert!(mounted.ends_with("-builds/_data"), "{}", r.stdout);
+
+    run_with_builds(&p, "copy", &["exec", "test"])
+        .assert_code(0)
+        .assert_stdout_has("built-1");
+    run_with_builds(&p, "copy", &["exec", "build", "--var", "RUN=2"])
+        .assert_code(0)
+        .assert_stdout_has("cached-1");
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+}
+
+#[test]
+fn an_unknown_builds_transfer_is_one_clear_error() {
+    let p = LocalProject::new(&format!("job:\n  image: {IMAGE}\n  script: [echo hi]\n"));
+    let r = run_with_builds(&p, "nfs", &["exec", "job"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "RUNNER_DOCKER_BUILDS: unknown builds transfer \"nfs\": expected auto, bind or copy"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+/// An image that is not here, from a registry that cannot be reached:
+/// the log says which image, what the daemon answered, and how to make
+/// the image locally.
+#[test]
+fn an_unpullable_image_names_itself_and_hints_at_a_local_one() {
+    let image = "127.0.0.1:1/never-built:runner-test";
+    let p = LocalProject::new(&format!("job:\n  image: {image}\n  script: [echo hi]\n"));
+    p.run(&["exec", "job"])
+        .assert_code(1)
+        .assert_stdout_has(&format!(
+            "WARNING: image {image} is not on this machine and no registry is reachable: make it locally with `docker load`, `docker import` or `docker build`"
+        ))
+        .assert_stdout_has(&format!("failed to pull image {image}: "))
+        .assert_stdout_has("127.0.0.1:1");
 }

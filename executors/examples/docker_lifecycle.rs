@@ -1,12 +1,16 @@
 //! Measures what the Docker executor costs over a bare container.
 //!
-//! `cargo run --release -p runner-executors --example docker_lifecycle [N] [IMAGE]`
+//! `cargo run --release -p runner-executors --example docker_lifecycle [N] [IMAGE] [MIB]`
 //! runs a trivial step (`echo hi`) N times (default 20) through the
-//! executor (prepare, run_step, cleanup), and as often a bare container
-//! lifecycle through the API (create, start, wait, remove), alternating
-//! the two so that both see the same load. Prints the minimum and median
-//! of each, and the ratio. IMAGE defaults to the test image built by
-//! `scripts/docker-setup`. Prints figures, asserts nothing.
+//! executor (prepare, run_step, cleanup) with the builds dir bind-mounted,
+//! as often with it copied in and out (`BuildsTransfer::Copy`, what a
+//! remote daemon gets), and as often a bare container lifecycle through
+//! the API (create, start, wait, remove), taking turns so that all three
+//! see the same load. Prints the minimum and median of each, and their
+//! ratios to the bare lifecycle. IMAGE defaults to the test image built by
+//! `scripts/docker-setup`; MIB (default 0) puts a file of that many MiB in
+//! the project dir, which copy mode carries both ways on every step.
+//! Prints figures, asserts nothing.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +18,7 @@ use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use futures_util::StreamExt;
-use runner_executors::docker::{DockerExecutor, DockerOptions};
+use runner_executors::docker::{BuildsTransfer, DockerExecutor, DockerOptions};
 use runner_executors::{CancellationToken, Executor, ImageSpec, JobEnv, StepRequest};
 
 #[tokio::main(flavor = "current_thread")]
@@ -24,34 +28,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let image = args
         .next()
         .unwrap_or_else(|| "local/busybox:runner-test".to_owned());
+    let mib: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
 
-    let executor = DockerExecutor::new(DockerOptions::default()).await?;
+    let with = |transfer| {
+        let mut options = DockerOptions::default();
+        options.builds_transfer = transfer;
+        options
+    };
+    let bind = DockerExecutor::new(with(BuildsTransfer::Bind)).await?;
+    let copy = DockerExecutor::new(with(BuildsTransfer::Copy)).await?;
     let docker = Docker::connect_with_defaults()?.negotiate_version().await?;
-    let dir = tempfile::tempdir()?;
+    let bind_dir = tempfile::tempdir()?;
+    let copy_dir = tempfile::tempdir()?;
+    for dir in [&bind_dir, &copy_dir] {
+        let project = dir.path().join("builds/group/project");
+        std::fs::create_dir_all(&project)?;
+        // Written a MiB at a time, so that the process's peak memory
+        // shows what the copies hold, not the payload.
+        let mut payload = std::fs::File::create(project.join("payload"))?;
+        for _ in 0..mib {
+            std::io::Write::write_all(&mut payload, &[7u8; 1 << 20])?;
+        }
+    }
 
     // One of each first: the image's layers into the page cache.
-    through_executor(&executor, dir.path(), &image, 0).await?;
+    through_executor(&bind, bind_dir.path(), &image, 0).await?;
+    through_executor(&copy, copy_dir.path(), &image, 0).await?;
     bare(&docker, &image).await?;
 
-    let (mut exec_times, mut bare_times) = (Vec::new(), Vec::new());
+    let (mut bind_times, mut copy_times, mut bare_times) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
-        exec_times.push(through_executor(&executor, dir.path(), &image, i + 1).await?);
+        bind_times.push(through_executor(&bind, bind_dir.path(), &image, i + 1).await?);
+        copy_times.push(through_executor(&copy, copy_dir.path(), &image, i + 1).await?);
         bare_times.push(bare(&docker, &image).await?);
     }
-    let (exec_min, exec_median) = min_median(&mut exec_times);
-    let (bare_min, bare_median) = min_median(&mut bare_times);
-    println!("{runs} runs of `echo hi` in {image}");
-    println!(
-        "  executor (prepare + run_step + cleanup): min {exec_min:.3?}, median {exec_median:.3?}"
-    );
-    println!(
-        "  bare (create + start + wait + remove):   min {bare_min:.3?}, median {bare_median:.3?}"
-    );
-    println!(
-        "  ratio: min {:.2}x, median {:.2}x",
-        exec_min.as_secs_f64() / bare_min.as_secs_f64(),
-        exec_median.as_secs_f64() / bare_median.as_secs_f64()
-    );
+    let bind = min_median(&mut bind_times);
+    let copy = min_median(&mut copy_times);
+    let bare = min_median(&mut bare_times);
+    println!("{runs} runs of `echo hi` in {image}, {mib} MiB in the project dir");
+    let line = |what: &str, (min, median): (Duration, Duration)| {
+        println!(
+            "  {what:<36} min {min:>9.3?}, median {median:>9.3?}  ({:.2}x / {:.2}x bare)",
+            min.as_secs_f64() / bare.0.as_secs_f64(),
+            median.as_secs_f64() / bare.1.as_secs_f64()
+        );
+    };
+    // Executor: prepare + run_step + cleanup; bare: create + start +
+    // wait + remove.
+    line("executor, builds dir bind-mounted", bind);
+    line("executor, builds dir copied in/out", copy);
+    line("bare container lifecycle", bare);
     Ok(())
 }
 

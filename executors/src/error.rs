@@ -103,6 +103,9 @@ pub enum ExecutorError {
         image: String,
         /// The registry's (or the daemon's) answer.
         message: String,
+        /// What to do about it, when there is something obvious (see
+        /// [`ExecutorError::hint`]).
+        hint: Option<String>,
     },
 
     /// An image is not present locally and no pull policy allows pulling it.
@@ -140,8 +143,27 @@ pub enum ExecutorError {
     OutsideBuildsDir {
         /// The path.
         path: PathBuf,
-        /// The builds dir (bind-mounted into every container).
+        /// The builds dir (bind-mounted into every container, or copied).
         builds_dir: PathBuf,
+    },
+
+    /// Copying the builds dir into or out of a step's container failed
+    /// (Docker, when the builds dir is copied rather than bind-mounted).
+    /// Out of the container, the host's builds dir is left as it was
+    /// before the step.
+    #[error(
+        "failed to copy the builds dir {} {direction} container {container}: {message}",
+        .builds_dir.display()
+    )]
+    BuildsCopy {
+        /// The host's builds dir.
+        builds_dir: PathBuf,
+        /// The step's container.
+        container: String,
+        /// Which way the copy went.
+        direction: CopyDirection,
+        /// What went wrong: the daemon's answer or the file system's.
+        message: String,
     },
 
     /// A container kept running after SIGKILL for longer than the kill wait.
@@ -165,4 +187,36 @@ pub enum ExecutorError {
     /// A job prepared by one kind of executor was handed to another.
     #[error("the job was prepared by another kind of executor")]
     WrongExecutor,
+}
+
+impl ExecutorError {
+    /// One line telling the user how to get past the error, for the few
+    /// errors with an obvious way: an image that is not on the machine
+    /// and cannot be pulled because no registry is reachable.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            ExecutorError::ImagePull { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Which way a copy of the builds dir went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CopyDirection {
+    /// From the host into the step's container, before the step.
+    IntoContainer,
+    /// From the step's container back onto the host, after the step.
+    OutOfContainer,
+}
+
+impl std::fmt::Display for CopyDirection {
+    /// The words between the builds dir and the container in
+    /// [`ExecutorError::BuildsCopy`]'s message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CopyDirection::IntoContainer => "into",
+            CopyDirection::OutOfContainer => "back from",
+        })
+    }
 }

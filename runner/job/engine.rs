@@ -216,6 +216,9 @@ impl Engine<'_> {
         let mut prepared = match prepared {
             Ok(p) => p,
             Err(err) => {
+                if let Some(hint) = err.hint() {
+                    log.warning(hint);
+                }
                 log.section_end("prepare_executor");
                 return JobStatus::system_failure(err.to_string());
             }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use runner_executors::docker::{BuildsTransfer, UnknownBuildsTransfer};
 use runner_executors::{AnyExecutor, CancellationToken, ShellKind};
 use tokio::task::JoinSet;
 
@@ -101,6 +102,21 @@ impl ExecutorMode {
     }
 }
 
+/// The variable that chooses how Docker jobs get their builds dir.
+const DOCKER_BUILDS_VAR: &str = "RUNNER_DOCKER_BUILDS";
+
+/// `RUNNER_DOCKER_BUILDS` (`bind`, `copy` or `auto`), else `auto`: bind
+/// mounts for a daemon on a unix socket, copies for one reached over the
+/// network, which cannot see this machine's files.
+fn builds_transfer_from_env() -> Result<BuildsTransfer, String> {
+    match std::env::var(DOCKER_BUILDS_VAR) {
+        Ok(value) if !value.trim().is_empty() => value
+            .parse()
+            .map_err(|e: UnknownBuildsTransfer| format!("{DOCKER_BUILDS_VAR}: {e}")),
+        _ => Ok(BuildsTransfer::Auto),
+    }
+}
+
 /// Where sources come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceChoice {
@@ -178,6 +194,7 @@ pub async fn run_plan(
         let mut docker_options = runner_executors::docker::DockerOptions::default();
         docker_options.default_image = options.docker_image.clone();
         docker_options.owner = state.docker_owner();
+        docker_options.builds_transfer = builds_transfer_from_env()?;
         let executor = runner_executors::docker::DockerExecutor::new(docker_options)
             .await
             .map_err(|e| e.to_string())?;

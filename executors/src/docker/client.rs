@@ -88,7 +88,21 @@ pub(crate) fn error_text(e: &bollard::errors::Error) -> String {
     match e {
         E::DockerResponseServerError { message, .. } => message.trim().to_owned(),
         E::DockerStreamError { error } => error.trim().to_owned(),
-        other => other.to_string(),
+        // Transport errors say "client error" on top and what happened
+        // (a connection closed, refused) underneath.
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let line = cause.to_string();
+                if !text.contains(&line) {
+                    text.push_str(": ");
+                    text.push_str(&line);
+                }
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 

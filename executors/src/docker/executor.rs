@@ -1,5 +1,6 @@
 //! The Docker executor: each step of a job in a container of the job's
-//! image, the host's builds dir shared with every container.
+//! image, the host's builds dir shared with every container (bound or
+//! copied).
 
 use std::path::{Path, PathBuf};
 
@@ -12,32 +13,41 @@ use super::client::{
     self, JobLabels, LABEL_INSTANCE, LABEL_MANAGED, LABEL_OWNER, api_error, new_instance_id,
 };
 use super::image::{effective_policies, ensure_image};
-use super::options::DockerOptions;
+use super::options::{BuildsTransfer, DockerOptions};
 use super::services::{
     ServiceContext, ServiceStatus, container_logs, create_network, start_services,
 };
-use super::step::{StepSetup, Timing, run_step};
+use super::step::{Builds, StepSetup, Timing, run_step};
 use crate::{Executor, ExecutorError, JobEnv, OutputSink, StepOutcome, StepRequest};
 
 /// Runs each step in a container, through the Docker Engine API.
 ///
 /// Paths: the runner works on the host (sources, cache, artifacts live in
 /// `JobEnv::builds_dir`), and every container sees that directory at
-/// `DockerOptions::builds_mount` (`/builds`), bind-mounted. A job whose
-/// `project_dir` is `<builds_dir>/group/project` on the host thus finds
-/// its checkout at `/builds/group/project`, GitLab's `CI_PROJECT_DIR`.
+/// `DockerOptions::builds_mount` (`/builds`). A job whose `project_dir`
+/// is `<builds_dir>/group/project` on the host thus finds its checkout at
+/// `/builds/group/project`, GitLab's `CI_PROJECT_DIR`.
 /// `StepRequest::workdir` is given as a HOST path and mapped; paths the
 /// runner writes into scripts must be mapped the same way, with
 /// [`Executor::job_path`] (or [`PathMap`]).
 ///
-/// Files a job creates in the builds dir belong to the container's user,
-/// root by default. When the runner itself is not root, set
-/// `DockerOptions::umask` (the default then) so that it can still remove
-/// and replace them.
+/// How the directory gets there is [`BuildsTransfer`]: bind-mounted for
+/// a daemon on this machine, or, for one that cannot see this machine's
+/// files, copied into a volume of the step's before it starts and back
+/// onto the host, replacing it, after it stops. The paths are the same
+/// either way.
+///
+/// Files a job creates in a bind-mounted builds dir belong to the
+/// container's user, root by default. When the runner itself is not
+/// root, set `DockerOptions::umask` (the default then) so that it can
+/// still remove and replace them. Copied back, they belong to the
+/// runner.
 #[derive(Debug, Clone)]
 pub struct DockerExecutor {
     docker: Docker,
     host: String,
+    /// `options.builds_transfer` decided for `host`: `Bind` or `Copy`.
+    transfer: BuildsTransfer,
     options: DockerOptions,
 }
 
@@ -53,6 +63,7 @@ impl DockerExecutor {
         let docker = client::connect(&host, origin).await?;
         Ok(DockerExecutor {
             docker,
+            transfer: options.builds_transfer.for_host(&host),
             host,
             options,
         })
@@ -68,9 +79,15 @@ impl DockerExecutor {
         &self.host
     }
 
+    /// How this executor's jobs get their builds dir: `Bind` or `Copy`
+    /// (`Auto` decided for [`host`](Self::host)).
+    pub fn builds_transfer(&self) -> BuildsTransfer {
+        self.transfer
+    }
+
     /// Where the job's containers see `host_path` (see [`PathMap`]).
     pub fn container_path(&self, prepared: &DockerPrepared, host_path: &Path) -> Option<PathBuf> {
-        prepared.paths.to_container(host_path)
+        prepared.paths().to_container(host_path)
     }
 
     /// The last `tail` lines a service printed, for a failure report.
@@ -120,12 +137,12 @@ impl DockerExecutor {
             effective_policies(&image.name, &image.pull_policy, &self.options.pull_policy)?;
         let local = ensure_image(&self.docker, &image.name, &policies, &mut notes).await?;
 
-        let mut mounts = vec![Mount {
-            typ: Some(MountType::BIND),
-            source: Some(paths.host_root().to_string_lossy().into_owned()),
-            target: Some(paths.container_root().to_string_lossy().into_owned()),
-            ..Mount::default()
-        }];
+        let builds = match self.transfer {
+            BuildsTransfer::Copy => Builds::Copy,
+            // `transfer` is decided in `new`: never `Auto` here.
+            BuildsTransfer::Bind | BuildsTransfer::Auto => Builds::Bind,
+        };
+        let mut mounts = Vec::new();
         let mut binds = Vec::new();
         for (index, spec) in self.options.volumes.iter().enumerate() {
             match parse_volume(spec)? {
@@ -170,11 +187,12 @@ impl DockerExecutor {
 
         Ok(DockerPrepared {
             job_id: env.job_id.clone(),
-            paths,
             setup: StepSetup {
                 image: image.name,
                 image_id: local.id,
                 entrypoint: image.entrypoint,
+                paths,
+                builds,
                 mounts,
                 binds,
                 network,
@@ -198,7 +216,6 @@ impl DockerExecutor {
 #[derive(Debug)]
 pub struct DockerPrepared {
     job_id: String,
-    paths: PathMap,
     setup: StepSetup,
     services: Vec<ServiceStatus>,
     notes: Vec<String>,
@@ -215,7 +232,7 @@ impl DockerPrepared {
 
     /// How host paths map to container paths.
     pub fn paths(&self) -> &PathMap {
-        &self.paths
+        &self.setup.paths
     }
 
     /// The job's image, as named.
@@ -289,11 +306,11 @@ impl Executor for DockerExecutor {
         cancel: CancellationToken,
     ) -> Result<StepOutcome, ExecutorError> {
         let workdir = prepared
-            .paths
+            .paths()
             .to_container(&request.workdir)
             .ok_or_else(|| ExecutorError::OutsideBuildsDir {
                 path: request.workdir.clone(),
-                builds_dir: prepared.paths.host_root().to_owned(),
+                builds_dir: prepared.paths().host_root().to_owned(),
             })?;
         // Docker would create a missing working directory (as root);
         // the shell executor refuses one, and so does this. One stat: too
@@ -323,9 +340,10 @@ impl Executor for DockerExecutor {
         Ok(outcome)
     }
 
-    /// Removes every container, network and temporary volume of the job,
-    /// found by the job's labels, whatever happened to it. The builds dir
-    /// stays, as with the shell executor.
+    /// Removes every container, network and temporary volume of the job
+    /// (builds volumes included), found by the job's labels, whatever
+    /// happened to it. The host's builds dir stays, as with the shell
+    /// executor.
     async fn cleanup(&self, prepared: DockerPrepared) -> Result<(), ExecutorError> {
         remove_labelled(
             &self.docker,
@@ -339,7 +357,7 @@ impl Executor for DockerExecutor {
     }
 
     fn job_path(&self, prepared: &DockerPrepared, host_path: &Path) -> Option<PathBuf> {
-        prepared.paths.to_container(host_path)
+        prepared.paths().to_container(host_path)
     }
 
     fn job_variables(&self, prepared: &DockerPrepared) -> Vec<(String, String)> {

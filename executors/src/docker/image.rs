@@ -113,7 +113,9 @@ pub(crate) async fn ensure_image(
             PullPolicy::Always => pull_then_inspect(docker, image).await,
             PullPolicy::IfNotPresent => match inspect(docker, image).await? {
                 Some(found) => Ok(found),
-                None => pull_then_inspect(docker, image).await,
+                None => pull_then_inspect(docker, image)
+                    .await
+                    .map_err(with_local_image_hint),
             },
             PullPolicy::Never => match inspect(docker, image).await? {
                 Some(found) => Ok(found),
@@ -173,6 +175,7 @@ async fn pull_then_inspect(docker: &Docker, image: &str) -> Result<LocalImage, E
         .ok_or_else(|| ExecutorError::ImagePull {
             image: image.to_owned(),
             message: "the daemon reported success, but the image is not there".to_owned(),
+            hint: None,
         })
 }
 
@@ -192,10 +195,52 @@ async fn pull(docker: &Docker, image: &str) -> Result<(), ExecutorError> {
             return Err(ExecutorError::ImagePull {
                 image: image.to_owned(),
                 message: error_text(&e),
+                hint: None,
             });
         }
     }
     Ok(())
+}
+
+/// Adds, to the pull failure of an image that is not on the machine, a
+/// hint at making it locally, when the failure is that no registry could
+/// be reached (a machine offline, or behind a firewall): pulling again
+/// will not help, building or loading it will.
+fn with_local_image_hint(e: ExecutorError) -> ExecutorError {
+    match e {
+        ExecutorError::ImagePull {
+            image,
+            message,
+            hint: None,
+        } if registry_unreachable(&message) => ExecutorError::ImagePull {
+            hint: Some(format!(
+                "image {image} is not on this machine and no registry is reachable: \
+                 make it locally with `docker load`, `docker import` or `docker build`"
+            )),
+            image,
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Whether a pull failed for want of a network path to the registry,
+/// judged from the daemon's text as gitlab-runner does (its words are
+/// Go's network errors).
+fn registry_unreachable(message: &str) -> bool {
+    const SIGNS: [&str; 9] = [
+        "dial tcp",
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "network is unreachable",
+        "no route to host",
+        "tls handshake timeout",
+        "temporary failure in name resolution",
+        "while awaiting headers",
+    ];
+    let message = message.to_ascii_lowercase();
+    SIGNS.iter().any(|sign| message.contains(sign))
 }
 
 #[cfg(test)]
@@ -251,6 +296,44 @@ mod tests {
             err.to_string(),
             "unknown pull policy \"sometimes\" for image alpine: expected always, if-not-present or never"
         );
+    }
+
+    #[test]
+    fn unreachable_registries_get_a_hint_other_failures_do_not() {
+        let pull = |message: &str| ExecutorError::ImagePull {
+            image: "alpine:3".into(),
+            message: message.into(),
+            hint: None,
+        };
+        for offline in [
+            "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
+            "Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused",
+            "Get \"https://r.example/v2/\": net/http: TLS handshake timeout",
+        ] {
+            let e = with_local_image_hint(pull(offline));
+            let hint = e.hint().unwrap_or_else(|| panic!("no hint for {offline}"));
+            assert!(
+                hint.starts_with("image alpine:3 is not on this machine"),
+                "{hint}"
+            );
+            assert!(hint.contains("`docker load`, `docker import` or `docker build`"));
+            assert!(!hint.contains('\n'));
+            assert_eq!(
+                e.to_string(),
+                format!("failed to pull image alpine:3: {offline}"),
+                "the message itself is unchanged"
+            );
+        }
+        for answered in [
+            "pull access denied for nope, repository does not exist or may require 'docker login'",
+            "manifest for alpine:99 not found: manifest unknown",
+        ] {
+            assert_eq!(
+                with_local_image_hint(pull(answered)).hint(),
+                None,
+                "{answered}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Docker executor: each step of a job runs in a container of the
 //! job's image, through the Docker Engine API (no `docker` CLI), with the
-//! host's builds dir bind-mounted at `/builds` and services on a network
-//! of the job's.
+//! host's builds dir at `/builds` (bind-mounted, or copied in and out for
+//! a daemon on another machine: [`BuildsTransfer`]) and services on a
+//! network of the job's.
 //!
 //! Paths: the runner passes HOST paths (`JobEnv`, `StepRequest::workdir`)
 //! and must write CONTAINER paths into scripts; [`PathMap`] (from
@@ -10,11 +11,13 @@
 
 mod cleanup;
 mod client;
+mod copy;
 mod executor;
 mod image;
 mod options;
 mod services;
 mod step;
+mod tree;
 mod wrapper;
 
 #[cfg(test)]
@@ -22,5 +25,7 @@ mod tests;
 
 pub use cleanup::CleanupReport;
 pub use executor::{DockerExecutor, DockerPrepared, PathMap};
-pub use options::{DockerOptions, PullPolicy, UnknownPullPolicy};
+pub use options::{
+    BuildsTransfer, DockerOptions, PullPolicy, UnknownBuildsTransfer, UnknownPullPolicy,
+};
 pub use services::{PortWait, ServiceStatus};

@@ -20,10 +20,15 @@ pub struct DockerOptions {
     /// used as they are, and a machine without network keeps working
     /// (GitLab's default is `always`).
     pub pull_policy: Vec<PullPolicy>,
-    /// Where containers see the host's builds dir (`JobEnv::builds_dir`),
-    /// which is bind-mounted there. Default `/builds`, GitLab's path, so a
-    /// job's `CI_PROJECT_DIR` reads `/builds/<namespace>/<project>`.
+    /// Where containers see the host's builds dir (`JobEnv::builds_dir`).
+    /// Default `/builds`, GitLab's path, so a job's `CI_PROJECT_DIR` reads
+    /// `/builds/<namespace>/<project>`, whichever way the files get there
+    /// (see `builds_transfer`).
     pub builds_mount: PathBuf,
+    /// How the builds dir reaches the containers: a bind mount, or copies
+    /// in and out of a volume around every step. Default
+    /// [`BuildsTransfer::Auto`].
+    pub builds_transfer: BuildsTransfer,
     /// Extra mounts of every job container, as in `[runners.docker]
     /// volumes`: `host:container[:mode]` binds a host path; a bare
     /// `/container/path` gets a fresh volume per job, removed by
@@ -64,6 +69,7 @@ impl Default for DockerOptions {
             default_image: None,
             pull_policy: vec![PullPolicy::IfNotPresent],
             builds_mount: PathBuf::from("/builds"),
+            builds_transfer: BuildsTransfer::Auto,
             volumes: Vec::new(),
             term_grace: Duration::from_secs(10),
             kill_wait: Duration::from_secs(10),
@@ -71,6 +77,82 @@ impl Default for DockerOptions {
             service_wait: Duration::from_secs(30),
             umask: (!rustix::process::geteuid().is_root()).then_some(0),
             owner: "default".to_owned(),
+        }
+    }
+}
+
+/// How the host's builds dir reaches a job's containers.
+///
+/// The runner does its file work (sources, cache, artifacts) on its own
+/// host, in `JobEnv::builds_dir`, between the steps. A daemon on the same
+/// machine can bind-mount that directory; a daemon on another machine
+/// cannot: a bind mount there shows the other machine's directory of that
+/// name. Copying works with both, at the cost of moving the whole builds
+/// dir twice per step.
+///
+/// The rule of [`Auto`](BuildsTransfer::Auto): a daemon reached through a
+/// unix socket (`unix://...`, which includes the default socket) runs on
+/// this machine, so bind; any other address (`tcp://`, `http://`,
+/// `https://`, `ssh://`) may be another machine, so copy. Set `Bind` for
+/// a daemon that is local but reached over TCP, or `Copy` for a remote
+/// daemon behind a forwarded unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BuildsTransfer {
+    /// Bind for a unix socket, copy for anything else.
+    #[default]
+    Auto,
+    /// Bind-mount the host's builds dir: every step sees it live.
+    Bind,
+    /// Copy the builds dir into a fresh volume before each step starts,
+    /// and back onto the host, replacing it, once the step has stopped
+    /// (whatever its end). Give each job a builds dir of its own: jobs
+    /// sharing one would overwrite each other's files.
+    Copy,
+}
+
+impl BuildsTransfer {
+    /// The name used in settings: `auto`, `bind` or `copy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildsTransfer::Auto => "auto",
+            BuildsTransfer::Bind => "bind",
+            BuildsTransfer::Copy => "copy",
+        }
+    }
+
+    /// `Bind` or `Copy` for a daemon at `host` (a `DOCKER_HOST`-style
+    /// address): `Auto` decided by the rule above, the others as they are.
+    pub fn for_host(self, host: &str) -> BuildsTransfer {
+        match self {
+            BuildsTransfer::Auto if host.trim_start().starts_with("unix://") => {
+                BuildsTransfer::Bind
+            }
+            BuildsTransfer::Auto => BuildsTransfer::Copy,
+            chosen => chosen,
+        }
+    }
+}
+
+impl fmt::Display for BuildsTransfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A builds transfer name that is not `auto`, `bind` or `copy`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown builds transfer {0:?}: expected auto, bind or copy")]
+pub struct UnknownBuildsTransfer(pub String);
+
+impl FromStr for BuildsTransfer {
+    type Err = UnknownBuildsTransfer;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(BuildsTransfer::Auto),
+            "bind" => Ok(BuildsTransfer::Bind),
+            "copy" => Ok(BuildsTransfer::Copy),
+            _ => Err(UnknownBuildsTransfer(s.to_owned())),
         }
     }
 }
@@ -146,10 +228,55 @@ mod tests {
     }
 
     #[test]
+    fn auto_binds_for_unix_sockets_and_copies_otherwise() {
+        let auto = BuildsTransfer::Auto;
+        assert_eq!(
+            auto.for_host("unix:///var/run/docker.sock"),
+            BuildsTransfer::Bind
+        );
+        for remote in [
+            "tcp://127.0.0.1:2375",
+            "http://docker:2375",
+            "https://docker:2376",
+            "ssh://user@builder",
+        ] {
+            assert_eq!(auto.for_host(remote), BuildsTransfer::Copy, "{remote}");
+        }
+        // A choice made by hand wins over the address.
+        assert_eq!(
+            BuildsTransfer::Bind.for_host("tcp://h:2375"),
+            BuildsTransfer::Bind
+        );
+        assert_eq!(
+            BuildsTransfer::Copy.for_host("unix:///var/run/docker.sock"),
+            BuildsTransfer::Copy
+        );
+    }
+
+    #[test]
+    fn builds_transfers_parse_and_print() {
+        for t in [
+            BuildsTransfer::Auto,
+            BuildsTransfer::Bind,
+            BuildsTransfer::Copy,
+        ] {
+            assert_eq!(t.as_str().parse::<BuildsTransfer>(), Ok(t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!(" COPY ".parse::<BuildsTransfer>(), Ok(BuildsTransfer::Copy));
+        let err = "volume".parse::<BuildsTransfer>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown builds transfer \"volume\": expected auto, bind or copy"
+        );
+    }
+
+    #[test]
     fn defaults_are_local_friendly() {
         let o = DockerOptions::default();
         assert_eq!(o.pull_policy, [PullPolicy::IfNotPresent]);
         assert_eq!(o.builds_mount, PathBuf::from("/builds"));
+        assert_eq!(o.builds_transfer, BuildsTransfer::Auto);
         assert_eq!(o.service_wait, Duration::from_secs(30));
         // The tests run as root: files keep the image's umask.
         if rustix::process::geteuid().is_root() {

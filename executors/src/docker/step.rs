@@ -5,6 +5,10 @@
 //! GitLab creates a container per stage too; a fresh one per step means
 //! nothing but the files of the builds dir and the job's volumes carries
 //! over from one step to the next, as with the shell executor.
+//!
+//! When the builds dir is copied rather than bind-mounted, the step also
+//! gets a fresh volume for it, filled before the start and copied back
+//! after the stop (see `copy`).
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -23,6 +27,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{JobLabels, api_error, error_text, is_not_found, name_safe};
+use super::copy;
+use super::executor::PathMap;
 use super::wrapper::{self, Report, StderrSplitter};
 use crate::{ExecutorError, ExitKind, OutputSink, StepOutcome, StepRequest};
 
@@ -35,7 +41,11 @@ pub(crate) struct StepSetup {
     pub image_id: String,
     /// The entrypoint override (`[""]` clears the image's).
     pub entrypoint: Option<Vec<String>>,
-    /// The builds dir bind mount and the job's volumes.
+    /// Where the host's builds dir is in the containers.
+    pub paths: PathMap,
+    /// How it gets there.
+    pub builds: Builds,
+    /// The job's volumes.
     pub mounts: Vec<Mount>,
     /// `host:container[:mode]` binds from the options, passed through.
     pub binds: Vec<String>,
@@ -44,6 +54,16 @@ pub(crate) struct StepSetup {
     pub labels: JobLabels,
     pub umask: Option<u32>,
     pub timing: Timing,
+}
+
+/// How a step's container sees the builds dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builds {
+    /// The host's builds dir, bind-mounted.
+    Bind,
+    /// Copied into a fresh volume at the mount point before the step, and
+    /// back onto the host after it.
+    Copy,
 }
 
 /// The timing knobs of a step (see `DockerOptions`).
@@ -79,10 +99,67 @@ pub(crate) async fn run_step(
         setup.labels.name_prefix(),
         name_safe(&request.stage)
     );
-    let body = container_body(setup, &request, workdir);
+    let mut guard = RemoveGuard {
+        docker: docker.clone(),
+        name,
+        id: None,
+        volume: None,
+        armed: true,
+    };
+    let result = in_container(docker, setup, request, workdir, sink, cancel, &mut guard).await;
+    // Removed here rather than by the guard, so that they are gone when
+    // the step returns; the job's cleanup finds by label what this misses.
+    let mut removal_errors = Vec::new();
+    if let Some(id) = &guard.id {
+        if let Err(e) = remove_container(docker, id).await {
+            removal_errors.push(e.to_string());
+        }
+    }
+    if let Some(volume) = &guard.volume {
+        if let Err(e) = copy::remove_volume(docker, volume).await {
+            removal_errors.push(e.to_string());
+        }
+    }
+    guard.armed = false;
+    let mut outcome = result?;
+    outcome.warnings.extend(removal_errors);
+    outcome.duration = started.elapsed();
+    Ok(outcome)
+}
+
+/// Creates the step's container, named `guard.name` (and its builds
+/// volume, when copying), fills it, runs it and copies back; records
+/// what it created in `guard` for the caller to remove.
+async fn in_container(
+    docker: &Docker,
+    setup: &StepSetup,
+    request: StepRequest,
+    workdir: PathBuf,
+    sink: &mut dyn OutputSink,
+    cancel: CancellationToken,
+    guard: &mut RemoveGuard,
+) -> Result<StepOutcome, ExecutorError> {
+    let started = Instant::now();
+    let name = guard.name.clone();
+    let name = name.as_str();
+    let paths = &setup.paths;
+    let builds_mount = match setup.builds {
+        Builds::Bind => Mount {
+            typ: Some(MountType::BIND),
+            source: Some(paths.host_root().to_string_lossy().into_owned()),
+            target: Some(paths.container_root().to_string_lossy().into_owned()),
+            ..Mount::default()
+        },
+        Builds::Copy => {
+            let volume = copy::create_builds_volume(docker, &setup.labels, name).await?;
+            guard.volume = Some(volume.clone());
+            copy::builds_mount(&volume, paths.container_root())
+        }
+    };
+    let body = container_body(setup, &request, workdir, builds_mount);
     let created = docker
         .create_container(
-            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+            Some(CreateContainerOptionsBuilder::default().name(name).build()),
             body,
         )
         .await
@@ -92,20 +169,28 @@ pub(crate) async fn run_step(
                 &e,
             )
         })?;
-    let mut guard = RemoveGuard {
-        docker: docker.clone(),
-        id: created.id.clone(),
-        armed: true,
-    };
-    let result = drive(docker, setup, &created.id, &name, request, sink, cancel).await;
-    let removed = remove_container(docker, &created.id).await;
-    guard.armed = false;
-    let mut outcome = result?;
-    if let Err(e) = removed {
-        // The job's cleanup removes it by its labels.
-        outcome.warnings.push(e.to_string());
+    guard.id = Some(created.id.clone());
+    if setup.builds == Builds::Copy {
+        // A big builds dir takes a while to copy: a cancel meanwhile ends
+        // the step before it starts, the host's files untouched.
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                return Ok(StepOutcome {
+                    exit: ExitKind::Cancelled,
+                    duration: started.elapsed(),
+                    warnings: Vec::new(),
+                });
+            }
+            res = copy::upload(docker, &created.id, name, paths) => res?,
+        }
     }
-    outcome.duration = started.elapsed();
+    let outcome = drive(docker, setup, &created.id, name, request, sink, cancel).await?;
+    if setup.builds == Builds::Copy {
+        // The container has stopped, however the step ended (its exit,
+        // a timeout, a cancel): what it left is the job's to keep.
+        copy::download(docker, &created.id, name, paths).await?;
+    }
     Ok(outcome)
 }
 
@@ -113,7 +198,11 @@ fn container_body(
     setup: &StepSetup,
     request: &StepRequest,
     workdir: PathBuf,
+    builds_mount: Mount,
 ) -> ContainerCreateBody {
+    let mut mounts = Vec::with_capacity(setup.mounts.len() + 1);
+    mounts.push(builds_mount);
+    mounts.extend(setup.mounts.iter().cloned());
     ContainerCreateBody {
         image: Some(setup.image_id.clone()),
         entrypoint: setup.entrypoint.clone(),
@@ -140,7 +229,7 @@ fn container_body(
         attach_stderr: Some(true),
         tty: Some(false),
         host_config: Some(HostConfig {
-            mounts: Some(setup.mounts.clone()),
+            mounts: Some(mounts),
             binds: (!setup.binds.is_empty()).then(|| setup.binds.clone()),
             network_mode: setup.network.clone(),
             ..HostConfig::default()
@@ -469,25 +558,35 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// Removes the step's container if the step's future is dropped (the
-/// caller gave up on it): nothing can be awaited in a drop, so the
-/// removal runs as a task of its own.
+/// Removes the step's container and builds volume if the step's future
+/// is dropped (the caller gave up on it): nothing can be awaited in a
+/// drop, so the removal runs as a task of its own.
 struct RemoveGuard {
     docker: Docker,
-    id: String,
+    /// The container's name, chosen before it exists.
+    name: String,
+    id: Option<String>,
+    volume: Option<String>,
     armed: bool,
 }
 
 impl Drop for RemoveGuard {
     fn drop(&mut self) {
-        if !self.armed {
+        if !self.armed || (self.id.is_none() && self.volume.is_none()) {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let docker = self.docker.clone();
-            let id = std::mem::take(&mut self.id);
+            let id = self.id.take();
+            let volume = self.volume.take();
             runtime.spawn(async move {
-                let _ = remove_container(&docker, &id).await;
+                // The volume is in use until its container is gone.
+                if let Some(id) = id {
+                    let _ = remove_container(&docker, &id).await;
+                }
+                if let Some(volume) = volume {
+                    let _ = copy::remove_volume(&docker, &volume).await;
+                }
             });
         }
     }

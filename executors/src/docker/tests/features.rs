@@ -114,15 +114,50 @@ async fn pull_policy_always_pulls_and_reports_the_registry_answer() {
         .job_env()
         .with_image(ImageSpec::new(BUSYBOX).with_pull_policy(["always"]));
     let err = t.executor.prepare(&env).await.unwrap_err();
-    let ExecutorError::ImagePull { image, message } = &err else {
+    let ExecutorError::ImagePull {
+        image,
+        message,
+        hint,
+    } = &err
+    else {
         panic!("expected a pull error: {err:?}");
     };
     assert_eq!(image, BUSYBOX);
     assert!(!message.is_empty());
+    // `always` asked for a pull: the local image was never an option.
+    assert_eq!(hint, &None);
     assert!(
         err.to_string()
             .starts_with(&format!("failed to pull image {BUSYBOX}: ")),
         "{err}"
+    );
+}
+
+/// `if-not-present` on an image that is not there, from a registry that
+/// cannot be reached: the error names the image and carries the daemon's
+/// answer, and hints at making the image locally.
+#[tokio::test]
+async fn an_unreachable_registry_hints_at_a_local_image() {
+    let t = DockerTarget::new().await;
+    // Nothing listens on port 1: unreachable, online or not.
+    let image = "127.0.0.1:1/never-built:runner-test";
+    let env = t
+        .job_env()
+        .with_image(ImageSpec::new(image).with_pull_policy(["if-not-present"]));
+    let err = t.executor.prepare(&env).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("failed to pull image {image}: ")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    let hint = err.hint().unwrap_or_else(|| panic!("no hint: {err:?}"));
+    assert_eq!(
+        hint,
+        format!(
+            "image {image} is not on this machine and no registry is reachable: \
+             make it locally with `docker load`, `docker import` or `docker build`"
+        )
     );
 }
 

@@ -3,6 +3,8 @@
 //! services, clean-up by labels).
 
 mod conformance;
+mod copy;
 mod features;
+mod forward;
 mod services;
 mod support;

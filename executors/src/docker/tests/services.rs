@@ -11,7 +11,7 @@ use crate::{Executor, ExitKind, ServiceSpec};
 
 /// A busybox service answering every TCP connection on 8080 with the
 /// value of `$GREETING`.
-fn greeter() -> ServiceSpec {
+pub(super) fn greeter() -> ServiceSpec {
     ServiceSpec::new(BUSYBOX)
         .with_alias("db, cache")
         .with_command([

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 
 use crate::conformance::{PROBE_VAR, Target};
 use crate::docker::client::{LABEL_OWNER, label_filter, new_instance_id};
-use crate::docker::{DockerExecutor, DockerOptions};
+use crate::docker::{BuildsTransfer, DockerExecutor, DockerOptions};
 use crate::shell::procfs::{self, EnvVar};
 use crate::{JobEnv, StepRequest};
 
@@ -44,6 +44,15 @@ pub(crate) fn test_options() -> DockerOptions {
         service_wait: Duration::from_secs(20),
         owner: format!("test-{}", new_instance_id()),
         ..DockerOptions::default()
+    }
+}
+
+/// [`test_options`] with the builds dir copied in and out of every step
+/// instead of bind-mounted.
+pub(crate) fn copy_options() -> DockerOptions {
+    DockerOptions {
+        builds_transfer: BuildsTransfer::Copy,
+        ..test_options()
     }
 }
 
