@@ -554,3 +554,42 @@ async fn a_forbidden_token_is_rested_not_hammered() {
     assert_eq!(polls, 2, "{}", agent.log());
     assert!(agent.log().contains("not healthy"), "{}", agent.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_entry_runs_the_job_in_its_image_at_gitlabs_project_path() {
+    let gitlab = FakeGitLab::start().await;
+    let token = gitlab.create_runner();
+    let mut job = shell_job(
+        &[
+            "echo \"dir=$CI_PROJECT_DIR disposable=$CI_DISPOSABLE_ENVIRONMENT\"",
+            "cat /etc/hostname >/dev/null",
+            "mkdir -p out && echo from-container > out/x.txt",
+        ],
+        &[],
+    );
+    job["image"] = json!({ "name": "local/busybox:runner-test" });
+    job["artifacts"] = json!([{
+        "name": "x", "untracked": false, "paths": ["out/"], "when": "on_success",
+        "artifact_type": "archive", "artifact_format": "zip",
+    }]);
+    let id = gitlab.push_job(job);
+    let text = format!(
+        "concurrent = 1\ncheck_interval = 1\n\n[[runners]]\n  name = \"docker\"\n  url = \"{}\"\n  token = \"{token}\"\n  executor = \"docker\"\n  [runners.docker]\n    image = \"local/busybox:runner-test\"\n    pull_policy = \"if-not-present\"\n",
+        gitlab.url()
+    );
+    let agent = Agent::start(&text);
+    let update = wait_final(&gitlab, &agent, id, Duration::from_secs(60)).await;
+    let trace = trace_text(&gitlab, id);
+    assert_eq!(update["state"], "success", "{trace}");
+    // `-empty`: GIT_STRATEGY empty never reuses a checkout directory.
+    assert!(
+        trace.contains("dir=/builds/acme/backend/webshop-empty disposable=true"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("\\e[32;1m"),
+        "escape codes printed raw: {trace}"
+    );
+    assert!(trace.contains("Using Docker executor with image local/busybox:runner-test"));
+    assert_eq!(gitlab.artifacts(id).len(), 1);
+}

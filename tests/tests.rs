@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent_register;
 mod agent_run;
 mod cli_config;
 mod cli_lint;

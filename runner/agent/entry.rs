@@ -30,10 +30,14 @@ pub async fn prepare_entry(
     let kind = config
         .executor
         .ok_or_else(|| fail("no `executor` set (shell or docker)".to_owned()))?;
-    let (shell, shell_name) = match config.shell {
-        None | Some(RunnerShell::Bash) => (ShellKind::Bash, "bash"),
-        Some(RunnerShell::Sh) => (ShellKind::Sh, "sh"),
-        Some(other) => {
+    let (shell, shell_name) = match (config.shell, kind) {
+        // Many images have no bash (alpine, busybox): unless told that
+        // they do, Docker jobs get scripts any POSIX shell runs; a bash
+        // found in the image still runs them.
+        (None, ExecutorKind::Docker) => (ShellKind::Sh, "sh"),
+        (None | Some(RunnerShell::Bash), _) => (ShellKind::Bash, "bash"),
+        (Some(RunnerShell::Sh), _) => (ShellKind::Sh, "sh"),
+        (Some(other), _) => {
             return Err(fail(format!(
                 "shell {other:?} is not supported here; use bash or sh"
             )));

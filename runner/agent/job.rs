@@ -92,12 +92,7 @@ pub async fn run_received_job(
     let ids = services
         .ids
         .acquire(&entry.short_token, payload.job_info.project_id);
-    let project_dir = shared_project_dir(
-        &entry.builds_dir,
-        &entry.short_token,
-        ids.project_id,
-        &project_path(&payload),
-    );
+    let (builds_dir, project_dir) = job_dirs(entry, &ids, &payload);
 
     let cancel = CancellationToken::new();
     let abort = CancellationToken::new();
@@ -152,7 +147,7 @@ pub async fn run_received_job(
     );
     let started = Instant::now();
     let transport = ApiArtifactTransport::new(entry.client.clone(), &payload);
-    let settings = engine_settings(entry, &ids);
+    let settings = engine_settings(entry, &ids, builds_dir);
     let outcome = run_job(
         &settings,
         entry.executor.as_ref(),
@@ -268,7 +263,36 @@ fn add_runner_scripts(payload: &mut JobPayload, config: &RunnerConfig) {
     }
 }
 
-fn engine_settings(entry: &EntryContext, ids: &JobSlotIds) -> EngineSettings {
+/// The builds dir and the project dir of a job, on this host.
+///
+/// Shell jobs share the entry's builds dir, with gitlab-runner's layout
+/// for a shared dir (`<builds>/<short token>/<project id>/<path>`). A
+/// Docker job gets that same directory as a builds dir of its own, which
+/// its containers see as `/builds`: `CI_PROJECT_DIR` is then
+/// `/builds/<namespace>/<project>`, as GitLab's Docker executor gives, and
+/// no job sees (or, when the files are copied to a remote daemon,
+/// overwrites) another's checkout.
+fn job_dirs(entry: &EntryContext, ids: &JobSlotIds, payload: &JobPayload) -> (PathBuf, PathBuf) {
+    let path = project_path(payload);
+    match entry.executor.as_ref() {
+        AnyExecutor::Docker(_) => {
+            // `CI_CONCURRENT_ID` is unique among the entry's running
+            // jobs, whatever their project.
+            let own = entry
+                .builds_dir
+                .join(&entry.short_token)
+                .join(ids.concurrent_id.to_string());
+            let project = own.join(&path);
+            (own, project)
+        }
+        _ => (
+            entry.builds_dir.clone(),
+            shared_project_dir(&entry.builds_dir, &entry.short_token, ids.project_id, &path),
+        ),
+    }
+}
+
+fn engine_settings(entry: &EntryContext, ids: &JobSlotIds, builds_dir: PathBuf) -> EngineSettings {
     let disposable = matches!(entry.executor.as_ref(), AnyExecutor::Docker(_));
     let mut vars = vec![
         (
@@ -306,7 +330,7 @@ fn engine_settings(entry: &EntryContext, ids: &JobSlotIds) -> EngineSettings {
     vars.extend(entry.config.environment_pairs());
     let custom_build_dir = entry.config.custom_build_dir.enabled.unwrap_or(disposable);
     EngineSettings {
-        builds_dir: entry.builds_dir.clone(),
+        builds_dir,
         cache_dir: entry.cache_dir.clone(),
         source_mode: SourceMode::Commit,
         custom_build_dir_enabled: custom_build_dir,
