@@ -593,3 +593,32 @@ async fn a_docker_entry_runs_the_job_in_its_image_at_gitlabs_project_path() {
     assert!(trace.contains("Using Docker executor with image local/busybox:runner-test"));
     assert_eq!(gitlab.artifacts(id).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_near_its_expiry_is_rotated_into_the_file_and_used() {
+    let gitlab = FakeGitLab::start().await;
+    let token = gitlab.create_runner();
+    let extra = "  # the token's times, as register wrote them\n  token_obtained_at = 2026-01-01T00:00:00Z\n  token_expires_at = 2026-01-02T00:00:00Z\n";
+    let agent = Agent::start(&config(&gitlab, &token, 1, extra));
+    eventually(Duration::from_secs(20), "the new token in the file", || {
+        std::fs::read_to_string(agent.config_path())
+            .is_ok_and(|t| !t.contains(&token) && t.contains("glrt-t1_fakeResetToken"))
+    })
+    .await;
+    let text = std::fs::read_to_string(agent.config_path()).unwrap();
+    assert!(
+        text.contains("# the token's times, as register wrote them"),
+        "{text}"
+    );
+    assert!(text.contains("token_expires_at = 2099-12-31"), "{text}");
+    // The reloaded entry polls with the new token and runs jobs.
+    let id = gitlab.push_job(shell_job(&["echo after rotation"], &[]));
+    let update = wait_final(&gitlab, &agent, id, Duration::from_secs(30)).await;
+    assert_eq!(update["state"], "success");
+    assert!(
+        agent.log().contains("Runner token rotated"),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(gitlab.requests_to(Endpoint::ResetToken).len(), 1);
+}

@@ -36,6 +36,7 @@ use super::job::{EntryContext, JobEnd, JobServices, run_received_job};
 use super::layout::ConcurrencyIds;
 use super::log::AgentLog;
 use super::metrics::Metrics;
+use super::rotation;
 
 /// How the daemon is started.
 #[derive(Debug, Clone)]
@@ -69,6 +70,16 @@ struct Entry {
     ctx: Arc<EntryContext>,
     health: Mutex<Health>,
     last_update: Mutex<Option<String>>,
+    /// A token rotation is under way, or failed and waits until then.
+    rotation: Mutex<Rotation>,
+}
+
+#[derive(Debug, Default)]
+enum Rotation {
+    #[default]
+    Idle,
+    Running,
+    FailedUntil(Instant),
 }
 
 struct Settings {
@@ -126,7 +137,7 @@ impl Daemon {
             received: AtomicU32::new(0),
             last_job: Mutex::new(Instant::now()),
         });
-        daemon.apply(config).await;
+        daemon.apply(config, true).await;
         Ok(daemon)
     }
 
@@ -172,7 +183,7 @@ impl Daemon {
                 for warning in &loaded.warnings {
                     self.log.warning(&warning.to_string(), &[]);
                 }
-                self.apply(loaded.config).await;
+                self.apply(loaded.config, false).await;
                 self.reloaded.notify_waiters();
             }
             Err(e) => {
@@ -187,7 +198,7 @@ impl Daemon {
 
     /// Makes `config` the running configuration. Entries whose settings
     /// did not change keep their executor, health and `last_update`.
-    async fn apply(&self, config: Config) {
+    async fn apply(&self, config: Config, at_start: bool) {
         self.log.reconfigure(config.log_level, config.log_format);
         let old = self.settings();
         let mut by_token: HashMap<&str, &Arc<Entry>> = old
@@ -203,11 +214,19 @@ impl Daemon {
                 entries.push(Arc::clone(existing));
                 continue;
             }
-            match prepare_entry(runner, &self.options.working_dir, &self.options.system_id).await {
+            match prepare_entry(
+                runner,
+                &self.options.working_dir,
+                &self.options.system_id,
+                at_start,
+            )
+            .await
+            {
                 Ok(ctx) => entries.push(Arc::new(Entry {
                     ctx: Arc::new(ctx),
                     health: Mutex::new(Health::default()),
                     last_update: Mutex::new(None),
+                    rotation: Mutex::new(Rotation::Idle),
                 })),
                 Err(e) => self.log.error(&e, &[]),
             }
@@ -318,6 +337,7 @@ impl Daemon {
                 }
             }
             for entry in &settings.entries {
+                self.rotate_if_due(entry);
                 self.try_request(entry, &settings.config);
                 tokio::select! {
                     () = self.stopping.cancelled() => return,
@@ -326,6 +346,51 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Replaces the entry's token when it nears its expiry (see
+    /// `rotation`); the reload that follows gives the entry its new token.
+    fn rotate_if_due(self: &Arc<Self>, entry: &Arc<Entry>) {
+        if !rotation::rotation_due(&entry.ctx.config, std::time::SystemTime::now()) {
+            return;
+        }
+        {
+            let mut state = entry.rotation.lock().unwrap_or_else(|e| e.into_inner());
+            match *state {
+                Rotation::Running => return,
+                Rotation::FailedUntil(t) if Instant::now() < t => return,
+                _ => *state = Rotation::Running,
+            }
+        }
+        let daemon = Arc::clone(self);
+        let entry = Arc::clone(entry);
+        tokio::spawn(async move {
+            let name = entry_name(&entry.ctx.config);
+            let result = rotation::rotate(
+                &entry.ctx.client,
+                &entry.ctx.config,
+                &daemon.options.config_path,
+            )
+            .await;
+            match result {
+                Ok(short) => {
+                    daemon.log.info(
+                        "Runner token rotated",
+                        &[("runner", &name), ("token", &short)],
+                    );
+                    *entry.rotation.lock().unwrap_or_else(|e| e.into_inner()) = Rotation::Idle;
+                    daemon.reload().await;
+                }
+                Err(why) => {
+                    daemon.log.error(
+                        "Runner token not rotated",
+                        &[("runner", &name), ("error", &why)],
+                    );
+                    *entry.rotation.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Rotation::FailedUntil(Instant::now() + rotation::RETRY_AFTER);
+                }
+            }
+        });
     }
 
     /// Asks for another job for `entry` at once, unless it waits for its

@@ -20,10 +20,16 @@ const CONTAINER_BUILDS_DIR: &str = "/builds";
 /// Makes an entry ready. An entry that cannot run jobs (an executor this
 /// runner does not have, a Docker daemon that does not answer) is an
 /// error naming the entry; the other entries still run.
+///
+/// `at_start`: the agent is starting, so no job of this entry can be
+/// running and what a killed agent left behind (labelled containers,
+/// networks, volumes) is removed. Never on a reload: the entry's running
+/// jobs own such objects then.
 pub async fn prepare_entry(
     config: &RunnerConfig,
     working_dir: &Path,
     system_id: &str,
+    at_start: bool,
 ) -> Result<EntryContext, String> {
     let name = entry_name(config);
     let fail = |what: String| format!("runner {name}: {what}");
@@ -72,10 +78,13 @@ pub async fn prepare_entry(
             let executor = DockerExecutor::new(options)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            // What a runner killed with SIGKILL left behind; no job of
-            // this entry runs yet.
-            if let Err(e) = executor.remove_leftovers().await {
-                return Err(fail(format!("removing leftover containers: {e}")));
+            if at_start {
+                match executor.remove_leftovers().await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(fail(format!("removing leftover containers: {e}")));
+                    }
+                }
             }
             (
                 AnyExecutor::Docker(executor),

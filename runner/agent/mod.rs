@@ -12,3 +12,4 @@ pub mod layout;
 pub mod log;
 pub mod metrics;
 mod process_metrics;
+pub mod rotation;
