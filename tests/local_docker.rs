@@ -337,3 +337,27 @@ fn an_unpullable_image_names_itself_and_hints_at_a_local_one() {
         .assert_stdout_has(&format!("failed to pull image {image}: "))
         .assert_stdout_has("127.0.0.1:1");
 }
+
+#[test]
+fn an_image_with_bash_runs_the_script_in_bash_and_one_without_in_sh() {
+    // `local/bash:runner-test` is the busybox image plus bash, built by
+    // scripts/docker-setup.
+    let p = LocalProject::new(&format!(
+        "with_bash:\n  image: local/bash:runner-test\n  script:\n    - echo \"bash=${{BASH_VERSION:-none}}\"\n    - '[[ a == a ]] && echo double brackets work'\n    - printf 'raw\\tescapes\\n'\n\
+         without_bash:\n  image: {IMAGE}\n  script:\n    - echo \"bash=${{BASH_VERSION:-none}}\"\n"
+    ));
+    let r = p.run(&["exec", "with_bash"]);
+    r.assert_code(0)
+        .assert_stdout_has("double brackets work")
+        .assert_stdout_lacks("bash=none")
+        // The echoed commands are printed as they are, not garbled by the
+        // shell's quoting.
+        .assert_stdout_has("$ [[ a == a ]] && echo double brackets work");
+    assert!(
+        r.stdout.contains("bash=5") || r.stdout.contains("bash=4"),
+        "{}",
+        r.stdout
+    );
+    let r = p.run(&["exec", "without_bash"]);
+    r.assert_code(0).assert_stdout_has("bash=none");
+}

@@ -37,10 +37,8 @@ pub async fn prepare_entry(
         .executor
         .ok_or_else(|| fail("no `executor` set (shell or docker)".to_owned()))?;
     let (shell, shell_name) = match (config.shell, kind) {
-        // Many images have no bash (alpine, busybox): unless told that
-        // they do, Docker jobs get scripts any POSIX shell runs; a bash
-        // found in the image still runs them.
-        (None, ExecutorKind::Docker) => (ShellKind::Sh, "sh"),
+        // For Docker, bash means "bash if the image has it, else sh"; the
+        // engine writes container scripts that both run.
         (None | Some(RunnerShell::Bash), _) => (ShellKind::Bash, "bash"),
         (Some(RunnerShell::Sh), _) => (ShellKind::Sh, "sh"),
         (Some(other), _) => {

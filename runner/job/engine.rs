@@ -673,16 +673,23 @@ impl Engine<'_> {
         (Instant::now() + limit).min(self.deadline)
     }
 
+    /// The language of the scripts. Which shell runs them in a container
+    /// is only known there (bash when the image has it, else sh, as
+    /// GitLab picks), so container scripts are POSIX, which both run.
+    fn dialect(&self) -> Dialect {
+        match (self.executor_name, self.shell) {
+            ("docker", _) | (_, ShellKind::Sh) => Dialect::Posix,
+            (_, ShellKind::Bash) => Dialect::Bash,
+        }
+    }
+
     fn script_spec(&self, dirs: &Dirs, vars: &JobVars, commands: &[String]) -> ScriptSpec {
         ScriptSpec {
             project_dir: dirs.script_project.to_string_lossy().into_owned(),
             tmp_dir: dirs.script_tmp.to_string_lossy().into_owned(),
             variables: vars.script_vars(),
             commands: commands.to_vec(),
-            dialect: match self.shell {
-                ShellKind::Bash => Dialect::Bash,
-                ShellKind::Sh => Dialect::Posix,
-            },
+            dialect: self.dialect(),
             debug_trace: vars.get("CI_DEBUG_TRACE").as_deref() == Some("true"),
         }
     }

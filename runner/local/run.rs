@@ -477,7 +477,8 @@ async fn run_one(shared: &Shared, index: usize, attempt: u32, log_file: PathBuf)
     ) {
         // Scripts in images are written for POSIX sh: the image may
         // have no bash.
-        (true, Some(docker)) => (docker, "docker", ShellKind::Sh),
+        // bash when the image has it, else sh, as GitLab picks.
+        (true, Some(docker)) => (docker, "docker", ShellKind::Bash),
         _ => (&shared.shell, "shell", ShellKind::Bash),
     };
     let mut settings = shared.settings.clone();
