@@ -526,6 +526,19 @@ async fn metrics_and_health_are_served_on_the_listen_address() {
         "{metrics}"
     );
     assert!(metrics.contains("process_resident_memory_bytes"));
+    // Every API call is counted by endpoint, method and status.
+    for series in [
+        "endpoint=\"request_job\",method=\"POST\",status=\"201\"",
+        "endpoint=\"update_job\",method=\"PUT\",status=\"200\"",
+    ] {
+        assert!(
+            metrics.lines().any(
+                |l| l.starts_with("gitlab_runner_api_request_statuses_total{")
+                    && l.contains(series)
+            ),
+            "{series} missing:\n{metrics}"
+        );
+    }
     let health = reqwest::get(format!("http://127.0.0.1:{port}/health"))
         .await
         .expect("health");

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, load_config};
-use crate::gitlab::{JobRequest, JobRequestOutcome, TraceConfig};
+use crate::gitlab::{ApiAnswer, JobRequest, JobRequestOutcome, TraceConfig};
 
 use super::capacity::{Capacity, Limits, Refusal};
 use super::config_watch::{self, ConfigWatch};
@@ -222,8 +222,17 @@ impl Daemon {
             )
             .await
             {
-                Ok(ctx) => entries.push(Arc::new(Entry {
-                    ctx: Arc::new(ctx),
+                Ok(mut ctx) => entries.push(Arc::new(Entry {
+                    ctx: {
+                        let metrics = Arc::clone(&self.metrics);
+                        let labels = ctx.labels.clone();
+                        ctx.client =
+                            ctx.client.with_observer(Arc::new(move |a: &ApiAnswer<'_>| {
+                                let status = a.status.map_or("error".to_owned(), |s| s.to_string());
+                                metrics.api_request(&labels, a.endpoint, a.method, &status);
+                            }));
+                        Arc::new(ctx)
+                    },
                     health: Mutex::new(Health::default()),
                     last_update: Mutex::new(None),
                     rotation: Mutex::new(Rotation::Idle),
@@ -464,28 +473,6 @@ impl Daemon {
                     *entry.last_update.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(value.clone());
                 }
-                let status = match &response.outcome {
-                    JobRequestOutcome::Job(_) | JobRequestOutcome::BadPayload { .. } => "201",
-                    JobRequestOutcome::NoJob => "204",
-                    JobRequestOutcome::Forbidden { .. } => "403",
-                    JobRequestOutcome::Conflict => "409",
-                    JobRequestOutcome::Orphaned { .. } => "422",
-                    JobRequestOutcome::RateLimited => "429",
-                    JobRequestOutcome::ServerError { status, .. }
-                    | JobRequestOutcome::Unexpected { status, .. } => {
-                        self.metrics.api_request(
-                            &ctx.labels,
-                            "request_job",
-                            "POST",
-                            &status.to_string(),
-                        );
-                        ""
-                    }
-                };
-                if !status.is_empty() {
-                    self.metrics
-                        .api_request(&ctx.labels, "request_job", "POST", status);
-                }
                 match &response.outcome {
                     JobRequestOutcome::Job(_) | JobRequestOutcome::NoJob => RequestResult::Answered,
                     // Another runner took the job: nothing wrong here.
@@ -514,8 +501,6 @@ impl Daemon {
                 }
             }
             Err(e) => {
-                self.metrics
-                    .api_request(&ctx.labels, "request_job", "POST", "error");
                 self.log.warning(
                     "Checking for jobs... failed",
                     &[("runner", &name), ("error", e)],

@@ -182,13 +182,18 @@ impl ApiClient {
             .mime_str("application/octet-stream")
             .map_err(|e| ApiError::transport(&call, e))?;
         let form = reqwest::multipart::Form::new().part("file", part);
+        let path = format!("jobs/{}/artifacts", upload.job_id);
         let response = self
             .request(Method::POST, url.clone(), Auth::Job(upload.job_token))
             .multipart(form)
             .send()
             .await
-            .map_err(|e| ApiError::transport(&call, e))?;
+            .map_err(|e| {
+                self.observe(&Method::POST, &path, None);
+                ApiError::transport(&call, e)
+            })?;
         let status = response.status().as_u16();
+        self.observe(&Method::POST, &path, Some(status));
         if (300..400).contains(&status) {
             let location = response
                 .headers()

@@ -57,6 +57,40 @@ struct Inner {
     user_agent: String,
     retry: RetryPolicy,
     timeouts: ClientTimeouts,
+    observer: Option<ApiObserver>,
+}
+
+/// Told of every answer of the API (each attempt), or of a request that got
+/// none: the agent counts them in its metrics.
+pub type ApiObserver = Arc<dyn Fn(&ApiAnswer<'_>) + Send + Sync>;
+
+/// One answer, as an [`ApiObserver`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiAnswer<'a> {
+    /// gitlab-runner's name of the endpoint (`request_job`, `update_job`,
+    /// `patch_trace`, ...).
+    pub endpoint: &'a str,
+    pub method: &'a str,
+    /// `None`: no answer (connection refused, reset, timed out).
+    pub status: Option<u16>,
+}
+
+/// gitlab-runner's endpoint name of a call.
+fn endpoint_name(method: &Method, path: &str) -> &'static str {
+    let parts: Vec<&str> = path.split('/').collect();
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["jobs", "request"]) => "request_job",
+        ("PUT", ["jobs", _]) => "update_job",
+        ("PATCH", ["jobs", _, "trace"]) => "patch_trace",
+        ("POST", ["jobs", _, "artifacts"]) => "upload_artifacts",
+        ("GET", ["jobs", _, "artifacts"]) => "download_artifacts",
+        ("POST", ["runners"]) => "register_runner",
+        ("POST", ["runners", "verify"]) => "verify_runner",
+        ("DELETE", ["runners"]) => "unregister_runner",
+        ("DELETE", ["runners", "managers"]) => "unregister_runner_manager",
+        ("POST", ["runners", "reset_authentication_token"]) => "reset_token",
+        _ => "other",
+    }
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -174,8 +208,35 @@ impl ApiClient {
                 user_agent: user_agent(),
                 retry,
                 timeouts,
+                observer: None,
             }),
         })
+    }
+
+    /// The same client (and connection pool), telling `observer` of every
+    /// answer.
+    pub fn with_observer(&self, observer: ApiObserver) -> ApiClient {
+        ApiClient {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base: self.inner.base.clone(),
+                user_agent: self.inner.user_agent.clone(),
+                retry: self.inner.retry.clone(),
+                timeouts: self.inner.timeouts.clone(),
+                observer: Some(observer),
+            }),
+        }
+    }
+
+    /// Tells the observer, if any, of one answer.
+    pub(crate) fn observe(&self, method: &Method, path: &str, status: Option<u16>) {
+        if let Some(observer) = &self.inner.observer {
+            observer(&ApiAnswer {
+                endpoint: endpoint_name(method, path),
+                method: method.as_str(),
+                status,
+            });
+        }
     }
 
     /// The same client (and connection pool) retrying as `policy` says.
@@ -187,13 +248,18 @@ impl ApiClient {
                 user_agent: self.inner.user_agent.clone(),
                 retry: policy,
                 timeouts: self.inner.timeouts.clone(),
+                observer: self.inner.observer.clone(),
             }),
         }
     }
 
     /// A client with other timeouts (and its own connection pool).
     pub fn with_timeouts(&self, timeouts: ClientTimeouts) -> Result<ApiClient, ApiError> {
-        Self::from_parts(self.inner.base.clone(), self.inner.retry.clone(), timeouts)
+        let client = Self::from_parts(self.inner.base.clone(), self.inner.retry.clone(), timeouts)?;
+        Ok(match &self.inner.observer {
+            Some(observer) => client.with_observer(Arc::clone(observer)),
+            None => client,
+        })
     }
 
     /// A client like this one with a connection pool of its own, for use
@@ -268,11 +334,15 @@ impl ApiClient {
                     .header(CONTENT_TYPE, "text/plain")
                     .body(body.clone()),
             };
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| ApiError::transport(&name, e))?;
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.observe(&call.method, &call.path, None);
+                    return Err(ApiError::transport(&name, e));
+                }
+            };
             let status = response.status().as_u16();
+            self.observe(&call.method, &call.path, Some(status));
             let headers = response.headers().clone();
             let body = read_body(&name, response).await?;
             if RetryPolicy::is_retryable(status) && attempt < policy.max_attempts {

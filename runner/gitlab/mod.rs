@@ -23,7 +23,7 @@ mod trace_buffer;
 
 pub use artifact_transport::ApiArtifactTransport;
 pub use artifacts::ArtifactTiming;
-pub use client::{ApiClient, ClientTimeouts};
+pub use client::{ApiAnswer, ApiClient, ApiObserver, ClientTimeouts};
 pub use error::ApiError;
 pub use failure::{map_failure_reason, map_reason_name};
 pub use final_update::{FinalOutcome, FinalState, FinishReport};
