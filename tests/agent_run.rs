@@ -635,3 +635,35 @@ async fn a_token_near_its_expiry_is_rotated_into_the_file_and_used() {
     );
     assert_eq!(gitlab.requests_to(Endpoint::ResetToken).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_entry_refuses_an_image_off_allowed_images_as_a_configuration_error() {
+    let gitlab = FakeGitLab::start().await;
+    let token = gitlab.create_runner();
+    let mut job = shell_job(&["echo should-not-run"], &[]);
+    job["image"] = json!({ "name": "local/busybox:runner-test" });
+    let id = gitlab.push_job(job);
+    // The default image is not the job's: the runner's own image would be
+    // allowed whatever the list says.
+    let text = format!(
+        "concurrent = 1\ncheck_interval = 1\n\n[[runners]]\n  name = \"docker\"\n  url = \"{}\"\n  token = \"{token}\"\n  executor = \"docker\"\n  [runners.docker]\n    image = \"other/default:1\"\n    pull_policy = \"if-not-present\"\n    allowed_images = [\"other/*\"]\n",
+        gitlab.url()
+    );
+    let agent = Agent::start(&text);
+    let update = wait_final(&gitlab, &agent, id, Duration::from_secs(60)).await;
+    let trace = trace_text(&gitlab, id);
+    assert_eq!(update["state"], "failed", "{trace}");
+    assert_eq!(update["failure_reason"], "runner_configuration_error");
+    assert!(
+        trace.contains(
+            "ERROR: The \"local/busybox:runner-test\" image is not present on list of allowed images:"
+        ),
+        "{trace}"
+    );
+    assert!(trace.contains("- other/*"), "{trace}");
+    assert!(
+        trace.contains("Job failed: the \"local/busybox:runner-test\" image is not present on list of allowed images: other/*"),
+        "{trace}"
+    );
+    assert!(!trace.contains("should-not-run"), "{trace}");
+}

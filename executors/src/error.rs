@@ -184,6 +184,52 @@ pub enum ExecutorError {
         reason: String,
     },
 
+    /// The job's image, or one of its services, is not on the list the
+    /// runner allows (`allowed_images`, `allowed_services`).
+    #[error("the {image:?} image is not present on list of allowed {list}: {}", .allowed.join(", "))]
+    ImageNotAllowed {
+        /// The image, as the job named it.
+        image: String,
+        /// `images` or `services`: which list it was checked against.
+        list: String,
+        /// The list's patterns.
+        allowed: Vec<String>,
+    },
+
+    /// None of the pull policies the job asked for is allowed by the
+    /// runner (`allowed_pull_policies`).
+    #[error(
+        "pull_policy ([{}]) defined in the job is not one of the allowed_pull_policies ([{}])",
+        join_policies(.requested),
+        join_policies(.allowed)
+    )]
+    PullPolicyNotAllowed {
+        /// The policies the job asked for.
+        requested: Vec<String>,
+        /// The policies the runner allows.
+        allowed: Vec<String>,
+    },
+
+    /// The job has more services than the runner allows (`services_limit`).
+    #[error("too many services requested: {requested}, only {allowed} allowed (services_limit)")]
+    TooManyServices {
+        /// How many services the job has.
+        requested: usize,
+        /// The limit.
+        allowed: usize,
+    },
+
+    /// A setting of the Docker executor has a value it cannot use.
+    #[error("invalid docker setting {key} {value:?}: {reason}")]
+    InvalidSetting {
+        /// The setting, by its `[runners.docker]` name (`devices`).
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A job prepared by one kind of executor was handed to another.
     #[error("the job was prepared by another kind of executor")]
     WrongExecutor,
@@ -199,6 +245,64 @@ impl ExecutorError {
             _ => None,
         }
     }
+
+    /// Whether the runner's configuration, rather than the environment,
+    /// refused the job: an image or service not allowed, a pull policy
+    /// not allowed, too many services, a setting that cannot be used.
+    /// GitLab reports such jobs as `runner_configuration_error`.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            ExecutorError::ImageNotAllowed { .. }
+                | ExecutorError::PullPolicyNotAllowed { .. }
+                | ExecutorError::TooManyServices { .. }
+                | ExecutorError::InvalidSetting { .. }
+                | ExecutorError::Volume { .. }
+        )
+    }
+
+    /// The longer account gitlab-runner gives of some errors in the job
+    /// log, before the job's final line: for an image that is not
+    /// allowed, the list of what is.
+    pub fn report(&self) -> Option<ErrorReport> {
+        match self {
+            ExecutorError::ImageNotAllowed {
+                image,
+                list,
+                allowed,
+            } => {
+                let mut lines: Vec<String> = allowed.iter().map(|a| format!("- {a}")).collect();
+                lines.push(String::new());
+                lines.push(
+                    "Please check runner's allowed_images configuration: \
+                     https://docs.gitlab.com/runner/configuration/advanced-configuration.html"
+                        .to_owned(),
+                );
+                Some(ErrorReport {
+                    headline: format!(
+                        "The {image:?} image is not present on list of allowed {list}:"
+                    ),
+                    lines,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the job log shows of an error besides its one-line message (see
+/// [`ExecutorError::report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The first line, an error (`ERROR: ...` in the log).
+    pub headline: String,
+    /// The lines after it, plain.
+    pub lines: Vec<String>,
+}
+
+/// Policies as gitlab-runner prints a list of them: separated by spaces.
+fn join_policies(policies: &[String]) -> String {
+    policies.join(" ")
 }
 
 /// Which way a copy of the builds dir went.

@@ -25,6 +25,6 @@ pub mod conformance;
 
 pub use any::{AnyExecutor, AnyPrepared};
 pub use contract::{Executor, ExitKind, JobEnv, OutputSink, ShellKind, StepOutcome, StepRequest};
-pub use error::{CopyDirection, ExecutorError};
+pub use error::{CopyDirection, ErrorReport, ExecutorError};
 pub use job_spec::{ImageSpec, ServiceSpec};
 pub use tokio_util::sync::CancellationToken;

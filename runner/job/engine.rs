@@ -112,8 +112,13 @@ pub async fn run_job<E: Executor>(
     .await;
     match &status {
         JobStatus::Success => log.notice("Job succeeded"),
+        // gitlab-runner keeps "(system failure)" for failures of the
+        // runner itself, not for what its configuration refused.
         JobStatus::Failed {
-            reason: FailureReason::ScriptFailure | FailureReason::JobExecutionTimeout,
+            reason:
+                FailureReason::ScriptFailure
+                | FailureReason::JobExecutionTimeout
+                | FailureReason::RunnerConfigurationError,
             message,
             ..
         } => log.error(&format!("Job failed: {message}")),
@@ -219,7 +224,23 @@ impl Engine<'_> {
                 if let Some(hint) = err.hint() {
                     log.warning(hint);
                 }
+                if let Some(report) = err.report() {
+                    log.info("");
+                    log.error(&report.headline);
+                    for line in &report.lines {
+                        log.info(line);
+                    }
+                }
                 log.section_end("prepare_executor");
+                // What the runner's configuration refuses (an image not
+                // allowed...) is the operator's to fix, not a fault.
+                if err.is_configuration() {
+                    return JobStatus::Failed {
+                        reason: FailureReason::RunnerConfigurationError,
+                        exit_code: None,
+                        message: err.to_string(),
+                    };
+                }
                 return JobStatus::system_failure(err.to_string());
             }
         };

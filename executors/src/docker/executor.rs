@@ -12,13 +12,15 @@ use super::cleanup::{CleanupReport, remove_labelled};
 use super::client::{
     self, JobLabels, LABEL_INSTANCE, LABEL_MANAGED, LABEL_OWNER, api_error, new_instance_id,
 };
-use super::image::{effective_policies, ensure_image};
+use super::image::ensure_image;
 use super::options::{BuildsTransfer, DockerOptions};
+use super::policy::check_job;
 use super::services::{
     ServiceContext, ServiceStatus, container_logs, create_network, start_services,
 };
+use super::settings::ContainerSettings;
 use super::step::{Builds, StepSetup, Timing, run_step};
-use crate::{Executor, ExecutorError, JobEnv, OutputSink, StepOutcome, StepRequest};
+use crate::{Executor, ExecutorError, JobEnv, OutputSink, ServiceSpec, StepOutcome, StepRequest};
 
 /// Runs each step in a container, through the Docker Engine API.
 ///
@@ -49,15 +51,20 @@ pub struct DockerExecutor {
     /// `options.builds_transfer` decided for `host`: `Bind` or `Copy`.
     transfer: BuildsTransfer,
     options: DockerOptions,
+    /// The container settings of `options`, checked.
+    settings: ContainerSettings,
 }
 
 impl DockerExecutor {
     /// Connects to the daemon (`options.host`, else `DOCKER_HOST`, else
     /// `unix:///var/run/docker.sock`) and checks that it answers: a
-    /// daemon that does not is one error naming the address.
+    /// daemon that does not is one error naming the address. A container
+    /// setting the executor cannot use (a malformed `devices` entry) is
+    /// an error too, before the daemon is asked.
     ///
     /// Async, unlike `ShellExecutor::new`: asking the daemon is I/O.
     pub async fn new(options: DockerOptions) -> Result<Self, ExecutorError> {
+        let settings = ContainerSettings::new(&options)?;
         let env_host = std::env::var("DOCKER_HOST").ok();
         let (host, origin) = client::resolve_host(options.host.as_deref(), env_host);
         let docker = client::connect(&host, origin).await?;
@@ -66,6 +73,7 @@ impl DockerExecutor {
             transfer: options.builds_transfer.for_host(&host),
             host,
             options,
+            settings,
         })
     }
 
@@ -131,11 +139,13 @@ impl DockerExecutor {
                 }
             },
         };
+        // What the runner's configuration refuses fails the job before
+        // anything is pulled or started.
+        let policies = check_job(&self.options, &image, &env.services)?;
         let paths = PathMap::new(absolute(&env.builds_dir), self.options.builds_mount.clone());
         let mut notes = Vec::new();
-        let policies =
-            effective_policies(&image.name, &image.pull_policy, &self.options.pull_policy)?;
-        let local = ensure_image(&self.docker, &image.name, &policies, &mut notes).await?;
+        let (entrypoint, services) = self.entrypoints(image.entrypoint, &env.services, &mut notes);
+        let local = ensure_image(&self.docker, &image.name, &policies.image, &mut notes).await?;
 
         let builds = match self.transfer {
             BuildsTransfer::Copy => Builds::Copy,
@@ -167,9 +177,9 @@ impl DockerExecutor {
             }
         }
 
-        let (network, services) = if env.services.is_empty() {
+        let (network, services) = if services.is_empty() {
             // No network of its own without services: the default bridge
-            // costs nothing to join, a new network does.
+            // (or `network_mode`) costs nothing to join, a new network does.
             (None, Vec::new())
         } else {
             let network = create_network(&self.docker, &labels).await?;
@@ -178,24 +188,30 @@ impl DockerExecutor {
                 network: &network,
                 labels: &labels,
                 env: &env.service_env,
-                default_policies: &self.options.pull_policy,
+                host_config: &self.settings.service,
                 wait: self.options.service_wait,
             };
-            let services = start_services(&ctx, &env.services, &mut notes).await?;
+            let services = start_services(&ctx, &services, &policies.services, &mut notes).await?;
             (Some(network), services)
         };
+        let mut host_config = self.settings.step.clone();
+        host_config.network_mode = network
+            .clone()
+            .or_else(|| self.options.network_mode.clone());
 
         Ok(DockerPrepared {
             job_id: env.job_id.clone(),
             setup: StepSetup {
                 image: image.name,
                 image_id: local.id,
-                entrypoint: image.entrypoint,
+                entrypoint,
                 paths,
                 builds,
                 mounts,
                 binds,
                 network,
+                host_config,
+                user: self.settings.user.clone(),
                 labels,
                 umask: self.options.umask,
                 timing: Timing {
@@ -209,6 +225,44 @@ impl DockerExecutor {
             notes,
             steps: 0,
         })
+    }
+}
+
+impl DockerExecutor {
+    /// The entrypoints of the job's image and services as the containers
+    /// get them: the job's, or, with `disable_entrypoint_overwrite`, the
+    /// images' own, with gitlab-runner's warning.
+    fn entrypoints(
+        &self,
+        image: Option<Vec<String>>,
+        services: &[ServiceSpec],
+        notes: &mut Vec<String>,
+    ) -> (Option<Vec<String>>, Vec<ServiceSpec>) {
+        let mut services = services.to_vec();
+        if !self.options.disable_entrypoint_overwrite {
+            return (image, services);
+        }
+        let mut ignored = Vec::new();
+        let image = match image {
+            Some(entrypoint) if !entrypoint.is_empty() => {
+                ignored.push("the job's image".to_owned());
+                None
+            }
+            other => other,
+        };
+        for service in &mut services {
+            if service.entrypoint.as_ref().is_some_and(|e| !e.is_empty()) {
+                service.entrypoint = None;
+                ignored.push(format!("service {}", service.name));
+            }
+        }
+        if !ignored.is_empty() {
+            notes.push(format!(
+                "Entrypoint override disabled: disable_entrypoint_overwrite keeps the image's own entrypoint for {}",
+                ignored.join(", ")
+            ));
+        }
+        (image, services)
     }
 }
 

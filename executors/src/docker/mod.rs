@@ -15,9 +15,12 @@ mod copy;
 mod executor;
 mod image;
 mod options;
+mod policy;
 mod services;
+mod settings;
 mod step;
 mod tree;
+mod units;
 mod wrapper;
 
 #[cfg(test)]
@@ -26,6 +29,8 @@ mod tests;
 pub use cleanup::CleanupReport;
 pub use executor::{DockerExecutor, DockerPrepared, PathMap};
 pub use options::{
-    BuildsTransfer, DockerOptions, PullPolicy, UnknownBuildsTransfer, UnknownPullPolicy,
+    BuildsTransfer, DockerOptions, PullPolicy, ResourceLimits, UnknownBuildsTransfer,
+    UnknownPullPolicy,
 };
 pub use services::{PortWait, ServiceStatus};
+pub use units::{InvalidUnit, parse_cpus, parse_memory};

@@ -1,5 +1,6 @@
 //! How the Docker executor is configured (`[runners.docker]`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -44,7 +45,8 @@ pub struct DockerOptions {
     /// Default 2 seconds.
     pub output_leak_wait: Duration,
     /// Bound on waiting for a service's TCP ports to open (GitLab's
-    /// `wait_for_services_timeout`, 30 seconds).
+    /// `wait_for_services_timeout`, 30 seconds). Zero does not wait at
+    /// all (GitLab's `-1`).
     pub service_wait: Duration,
     /// A umask the scripts run with; `None` keeps the image's.
     ///
@@ -60,6 +62,124 @@ pub struct DockerOptions {
     /// `io.runner.owner` label. `remove_leftovers` only removes objects
     /// with this owner. Default `default`.
     pub owner: String,
+
+    // What step containers (the job's scripts) run with.
+    /// Run step containers privileged (`privileged`): every capability
+    /// and every device of the host. Default false.
+    pub privileged: bool,
+    /// The user step containers run as (`user`): a name or uid, with an
+    /// optional `:group`. `None` (the default) keeps the image's.
+    pub user: Option<String>,
+    /// Memory and CPU limits of step containers (`memory`, `memory_swap`,
+    /// `memory_reservation`, `cpus`, `cpu_shares`, `cpuset_cpus`).
+    /// Default: none.
+    pub limits: ResourceLimits,
+    /// Size of `/dev/shm` in bytes, for step and service containers
+    /// (`shm_size`). `None` (the default) is the daemon's, 64 MiB.
+    pub shm_size: Option<i64>,
+    /// `host:ip` entries added to `/etc/hosts` of step and service
+    /// containers (`extra_hosts`).
+    pub extra_hosts: Vec<String>,
+    /// DNS servers of step and service containers (`dns`); empty is the
+    /// daemon's.
+    pub dns: Vec<String>,
+    /// DNS search domains of step and service containers (`dns_search`).
+    pub dns_search: Vec<String>,
+    /// The network step containers join when the job has no services
+    /// (`network_mode`: `bridge`, `host`, `none`, or a network's name).
+    /// `None` (the default) is the daemon's default bridge.
+    ///
+    /// A job with services always runs its steps and services on a
+    /// network of its own, whatever this says, so that the services are
+    /// reachable by their host names: what gitlab-runner does with its
+    /// `FF_NETWORK_PER_BUILD` flag (which the runner always follows, as
+    /// it has no legacy links).
+    pub network_mode: Option<String>,
+    /// Capabilities added to step containers (`cap_add`, e.g. `NET_ADMIN`).
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from step containers (`cap_drop`, e.g.
+    /// `NET_RAW`, or `ALL`).
+    pub cap_drop: Vec<String>,
+    /// Security options of step containers (`security_opt`, e.g.
+    /// `seccomp=unconfined`).
+    pub security_opt: Vec<String>,
+    /// Host devices given to step containers (`devices`), as
+    /// `host_path[:container_path[:permissions]]` (permissions default
+    /// `rwm`).
+    pub devices: Vec<String>,
+    /// tmpfs mounts of step containers (`tmpfs`): container path to mount
+    /// options (`rw,noexec,size=64m`; empty for the defaults).
+    pub tmpfs: BTreeMap<String, String>,
+    /// Kernel parameters of step containers (`sysctls`, e.g.
+    /// `net.ipv4.ip_forward = "1"`).
+    pub sysctls: BTreeMap<String, String>,
+    /// Keep the kernel's OOM killer away from step containers
+    /// (`oom_kill_disable`); only with a `memory` limit. Default false.
+    pub oom_kill_disable: bool,
+    /// Extra groups of the step containers' user (`group_add`), by name
+    /// or gid.
+    pub group_add: Vec<String>,
+
+    // What service containers run with.
+    /// Run service containers privileged (`services_privileged`); `None`
+    /// (the default) follows `privileged`.
+    pub services_privileged: Option<bool>,
+    /// Memory and CPU limits of service containers (`service_memory`,
+    /// `service_memory_swap`, `service_memory_reservation`,
+    /// `service_cpus`, `service_cpu_shares`, `service_cpuset_cpus`).
+    pub service_limits: ResourceLimits,
+    /// Security options of service containers (`services_security_opt`).
+    pub services_security_opt: Vec<String>,
+    /// Host devices given to service containers (`services_devices`), in
+    /// the syntax of `devices`.
+    pub services_devices: Vec<String>,
+    /// tmpfs mounts of service containers (`services_tmpfs`).
+    pub services_tmpfs: BTreeMap<String, String>,
+
+    // What jobs may ask for. A refusal fails the job in `prepare`, before
+    // anything is pulled or started, with an error that
+    // `ExecutorError::is_configuration`.
+    /// Glob patterns of the images jobs may name (`allowed_images`); empty
+    /// (the default) allows every image. `*` stops at `/`, `**` crosses
+    /// it (doublestar, as gitlab-runner matches). `default_image` is
+    /// always allowed.
+    pub allowed_images: Vec<String>,
+    /// Glob patterns of the service images jobs may name
+    /// (`allowed_services`); empty (the default) allows every one.
+    pub allowed_services: Vec<String>,
+    /// The pull policies jobs may use (`allowed_pull_policies`): of the
+    /// policies a job (or `pull_policy`) asks for, only these are tried,
+    /// in the job's order; a job left with none fails. Empty (the
+    /// default) allows them all. gitlab-runner treats an empty list as
+    /// "only `pull_policy`'s"; the agent passes that list explicitly.
+    pub allowed_pull_policies: Vec<PullPolicy>,
+    /// Ignore the entrypoints jobs give their image and services
+    /// (`disable_entrypoint_overwrite`): the image's own entrypoint runs,
+    /// and the job log says `Entrypoint override disabled`. Default false.
+    pub disable_entrypoint_overwrite: bool,
+    /// Most services a job may have (`services_limit`); `None` (the
+    /// default) is no limit.
+    pub services_limit: Option<usize>,
+}
+
+/// Memory and CPU limits of a container, in the Docker Engine's units.
+/// `None` leaves a limit to the daemon (none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceLimits {
+    /// Memory limit in bytes (see [`parse_memory`](super::parse_memory)).
+    pub memory: Option<i64>,
+    /// Memory plus swap limit in bytes; Docker's `-1` is unlimited swap.
+    pub memory_swap: Option<i64>,
+    /// Soft memory limit in bytes.
+    pub memory_reservation: Option<i64>,
+    /// CPU quota in billionths of a CPU (see
+    /// [`parse_cpus`](super::parse_cpus)).
+    pub nano_cpus: Option<i64>,
+    /// Relative CPU weight (Docker's default is 1024).
+    pub cpu_shares: Option<i64>,
+    /// The CPUs the container may run on (`0-3`, `0,2`).
+    pub cpuset_cpus: Option<String>,
 }
 
 impl Default for DockerOptions {
@@ -77,6 +197,32 @@ impl Default for DockerOptions {
             service_wait: Duration::from_secs(30),
             umask: (!rustix::process::geteuid().is_root()).then_some(0),
             owner: "default".to_owned(),
+            privileged: false,
+            user: None,
+            limits: ResourceLimits::default(),
+            shm_size: None,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            network_mode: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            security_opt: Vec::new(),
+            devices: Vec::new(),
+            tmpfs: BTreeMap::new(),
+            sysctls: BTreeMap::new(),
+            oom_kill_disable: false,
+            group_add: Vec::new(),
+            services_privileged: None,
+            service_limits: ResourceLimits::default(),
+            services_security_opt: Vec::new(),
+            services_devices: Vec::new(),
+            services_tmpfs: BTreeMap::new(),
+            allowed_images: Vec::new(),
+            allowed_services: Vec::new(),
+            allowed_pull_policies: Vec::new(),
+            disable_entrypoint_overwrite: false,
+            services_limit: None,
         }
     }
 }
@@ -278,6 +424,10 @@ mod tests {
         assert_eq!(o.builds_mount, PathBuf::from("/builds"));
         assert_eq!(o.builds_transfer, BuildsTransfer::Auto);
         assert_eq!(o.service_wait, Duration::from_secs(30));
+        assert!(!o.privileged, "privileged is off unless asked for");
+        assert_eq!(o.services_privileged, None);
+        assert!(o.allowed_images.is_empty() && o.allowed_pull_policies.is_empty());
+        assert_eq!(o.services_limit, None);
         // The tests run as root: files keep the image's umask.
         if rustix::process::geteuid().is_root() {
             assert_eq!(o.umask, None);

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::client::{JobLabels, api_error, error_text, name_safe};
-use super::image::{effective_policies, ensure_image, service_hostnames};
+use super::image::{ensure_image, service_hostnames};
 use super::options::PullPolicy;
 use crate::{ExecutorError, ServiceSpec};
 
@@ -30,7 +30,8 @@ pub struct ServiceStatus {
     pub hostnames: Vec<String>,
     /// The container's name.
     pub container: String,
-    /// The wait for each TCP port it exposes.
+    /// The wait for each TCP port it exposes; empty when waiting is off
+    /// (`DockerOptions::service_wait` zero).
     pub ports: Vec<PortWait>,
 }
 
@@ -70,23 +71,26 @@ pub(crate) struct ServiceContext<'a> {
     pub network: &'a str,
     pub labels: &'a JobLabels,
     pub env: &'a [(String, String)],
-    pub default_policies: &'a [PullPolicy],
+    /// The settings of service containers (see `settings`).
+    pub host_config: &'a HostConfig,
+    /// Zero: do not wait for the ports at all.
     pub wait: Duration,
 }
 
-/// Starts every service, then waits (at most `ctx.wait`, all at once)
-/// for their TCP ports. Notes for the job log go to `notes`: a port that
-/// never opened does not fail the job, as in GitLab.
+/// Starts every service (`specs[i]` pulled as `policies[i]` allow), then
+/// waits (at most `ctx.wait`, all at once) for their TCP ports. Notes for
+/// the job log go to `notes`: a port that never opened does not fail the
+/// job, as in GitLab.
 pub(crate) async fn start_services(
     ctx: &ServiceContext<'_>,
     specs: &[ServiceSpec],
+    policies: &[Vec<PullPolicy>],
     notes: &mut Vec<String>,
 ) -> Result<Vec<ServiceStatus>, ExecutorError> {
     let mut taken: HashSet<String> = HashSet::new();
     let mut started = Vec::new();
-    for (index, spec) in specs.iter().enumerate() {
-        let policies = effective_policies(&spec.name, &spec.pull_policy, ctx.default_policies)?;
-        let image = ensure_image(ctx.docker, &spec.name, &policies, notes).await?;
+    for (index, (spec, policies)) in specs.iter().zip(policies).enumerate() {
+        let image = ensure_image(ctx.docker, &spec.name, policies, notes).await?;
         let mut hostnames = Vec::new();
         let wanted = service_hostnames(&spec.name)
             .into_iter()
@@ -134,6 +138,19 @@ pub(crate) async fn start_services(
         started.push((spec.name.clone(), hostnames, container, ports));
     }
 
+    if ctx.wait.is_zero() {
+        // Waiting is off (`wait_for_services_timeout = -1`): nothing is
+        // known of the ports, and nothing is noted.
+        return Ok(started
+            .into_iter()
+            .map(|(name, hostnames, container, _)| ServiceStatus {
+                name,
+                hostnames,
+                container,
+                ports: Vec::new(),
+            })
+            .collect());
+    }
     let began = Instant::now();
     let deadline = began + ctx.wait;
     let waits = started.iter().map(|(_, _, container, ports)| async move {
@@ -200,7 +217,7 @@ fn service_body(
         labels: Some(ctx.labels.with_role("service", &[("service", &spec.name)])),
         host_config: Some(HostConfig {
             network_mode: Some(ctx.network.to_owned()),
-            ..HostConfig::default()
+            ..ctx.host_config.clone()
         }),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(

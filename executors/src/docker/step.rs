@@ -51,6 +51,12 @@ pub(crate) struct StepSetup {
     pub binds: Vec<String>,
     /// The job's network, when it has services.
     pub network: Option<String>,
+    /// The container settings of the options (privileges, limits, name
+    /// resolution...) with the network the steps join; the step's mounts
+    /// are added to it.
+    pub host_config: HostConfig,
+    /// The user the steps run as; `None` is the image's.
+    pub user: Option<String>,
     pub labels: JobLabels,
     pub umask: Option<u32>,
     pub timing: Timing,
@@ -228,11 +234,11 @@ fn container_body(
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),
+        user: setup.user.clone(),
         host_config: Some(HostConfig {
             mounts: Some(mounts),
             binds: (!setup.binds.is_empty()).then(|| setup.binds.clone()),
-            network_mode: setup.network.clone(),
-            ..HostConfig::default()
+            ..setup.host_config.clone()
         }),
         ..ContainerCreateBody::default()
     }
