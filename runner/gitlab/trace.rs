@@ -18,6 +18,7 @@
 //! costs GitLab no more requests than the same bytes sent on the cadence,
 //! only sooner. Less than a patch waits for the interval as before, and so
 //! does anything after a patch that failed or met a 416.
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
