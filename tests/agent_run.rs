@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::TempRepo;
-use crate::support::fake_gitlab::{Endpoint, FakeGitLab, Fault, fixture_job};
+use crate::support::fake_gitlab::{Endpoint, FakeGitLab, Fault, add_variable, shell_job_payload};
 
 /// Ids (and tokens) unique in this test binary.
 static NEXT_JOB: AtomicU64 = AtomicU64::new(5000);
@@ -18,25 +18,7 @@ static NEXT_JOB: AtomicU64 = AtomicU64::new(5000);
 /// The fixture job, made to run on a shell executor without git.
 fn shell_job(script: &[&str], after_script: &[&str]) -> Value {
     let id = NEXT_JOB.fetch_add(1, Ordering::SeqCst);
-    let mut job = fixture_job(id, &format!("glcbt-agentjob{id}"));
-    job["image"] = Value::Null;
-    job["services"] = json!([]);
-    job["cache"] = json!([]);
-    job["dependencies"] = json!([]);
-    job["hooks"] = json!([]);
-    job["artifacts"] = json!([]);
-    job["steps"] = json!([
-        { "name": "script", "script": script, "timeout": 3600, "when": "on_success", "allow_failure": false },
-        { "name": "after_script", "script": after_script, "timeout": 3600, "when": "always", "allow_failure": true },
-    ]);
-    variable(&mut job, "GIT_STRATEGY", "empty", false);
-    job
-}
-
-fn variable(job: &mut Value, key: &str, value: &str, masked: bool) {
-    if let Some(variables) = job["variables"].as_array_mut() {
-        variables.push(json!({ "key": key, "value": value, "public": !masked, "masked": masked }));
-    }
+    shell_job_payload(id, &format!("glcbt-agentjob{id}"), script, after_script)
 }
 
 /// A `runner run` process and its files.
@@ -180,7 +162,7 @@ async fn a_masked_secret_never_reaches_the_trace() {
         ],
         &[],
     );
-    variable(&mut job, "DEPLOY_KEY", "hunter2-correct-horse", true);
+    add_variable(&mut job, "DEPLOY_KEY", "hunter2-correct-horse", true);
     let id = gitlab.push_job(job);
     let agent = Agent::start(&config(&gitlab, &token, 1, ""));
     wait_final(&gitlab, &agent, id, Duration::from_secs(30)).await;
@@ -269,7 +251,7 @@ async fn sources_come_from_the_jobs_repository_with_git() {
     if let Some(vars) = job["variables"].as_array_mut() {
         vars.retain(|v| v["key"] != "GIT_STRATEGY");
     }
-    variable(&mut job, "GIT_STRATEGY", "fetch", false);
+    add_variable(&mut job, "GIT_STRATEGY", "fetch", false);
     job["git_info"]["repo_url"] = format!("file://{}", repo.path().display()).into();
     job["git_info"]["sha"] = sha.into();
     job["git_info"]["ref"] = "main".into();

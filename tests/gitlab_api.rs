@@ -57,6 +57,8 @@ fn fast_trace() -> TraceConfig {
         final_retry_backoff: Duration::from_millis(20),
         final_retry_backoff_max: Duration::from_millis(200),
         debug_trace: false,
+        memory_bytes: 1 << 20,
+        spool_dir: None,
     }
 }
 

@@ -9,7 +9,17 @@
 //! hears about cancellation. There is no push channel: cancellation is only
 //! ever seen in the answers to these calls. [`TraceStreamer::finish`] sends
 //! the rest and the final state.
+//!
+//! One patch per interval is gitlab-runner's cadence; it would take a job
+//! printing 100 MiB five minutes (at GitLab's usual 30 s, much longer) to
+//! show its log, and the rest would wait for the job's end. So while a
+//! whole patch is waiting and the last patch went through, the next one
+//! goes out at once: every patch sent early is a full one, so a busy job
+//! costs GitLab no more requests than the same bytes sent on the cadence,
+//! only sooner. Less than a patch waits for the interval as before, and so
+//! does anything after a patch that failed or met a 416.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +58,11 @@ pub struct TraceConfig {
     /// `debug_trace=true` on patches, for jobs with `CI_DEBUG_TRACE` or
     /// `CI_DEBUG_SERVICES` (GitLab then restricts who may read the log).
     pub debug_trace: bool,
+    /// Trace bytes kept in memory before the trace moves to a temporary
+    /// file (1 MiB; see `TraceBuffer`).
+    pub memory_bytes: usize,
+    /// Where that file is made; `None`: the system's temporary directory.
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for TraceConfig {
@@ -60,6 +75,8 @@ impl Default for TraceConfig {
             final_retry_backoff: Duration::from_secs(1),
             final_retry_backoff_max: Duration::from_secs(60 * 60),
             debug_trace: false,
+            memory_bytes: super::trace_buffer::DEFAULT_MEMORY_BYTES,
+            spool_dir: None,
         }
     }
 }
@@ -157,11 +174,13 @@ impl TraceStreamer {
         client: ApiClient,
         job: JobCredentials,
         info: Info,
-        config: TraceConfig,
+        mut config: TraceConfig,
         cancel: CancellationToken,
         abort: CancellationToken,
     ) -> TraceStreamer {
-        let buffer = TraceBuffer::new();
+        // A patch of nothing would never move the offset.
+        config.max_patch_bytes = config.max_patch_bytes.max(1);
+        let buffer = TraceBuffer::spooling(config.spool_dir.clone(), config.memory_bytes);
         let ctx = Arc::new(StreamContext {
             client,
             job,
@@ -232,27 +251,59 @@ async fn stream_loop(
     stop: CancellationToken,
 ) -> SendState {
     let mut state = SendState::new(ctx.config.update_interval);
+    let patch = ctx.config.max_patch_bytes as u64;
+    // Whether the last patch went through (or nothing needed sending):
+    // only then may a waiting whole patch go out before the interval.
+    let mut flowing = true;
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return state,
-            _ = tokio::time::sleep(state.interval) => {}
+        let due = tokio::time::Instant::now() + state.interval;
+        loop {
+            // Checked first: a backlog must not keep `finish` waiting.
+            if stop.is_cancelled() {
+                return state;
+            }
+            let eager = flowing && !state.gone && !state.aborted;
+            if eager && buffer.len().saturating_sub(state.sent) >= patch {
+                break;
+            }
+            if eager {
+                buffer.wake_at_len(state.sent.saturating_add(patch));
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return state,
+                _ = tokio::time::sleep_until(due) => break,
+                _ = buffer.grown(), if eager => {}
+            }
         }
-        tick(&ctx, &buffer, &mut state).await;
+        flowing = matches!(
+            tick(&ctx, &buffer, &mut state).await,
+            None | Some(PatchStep::Sent)
+        );
     }
 }
 
 /// One round: send what is new, touch the job if it has been silent.
-async fn tick(ctx: &StreamContext, buffer: &TraceBuffer, state: &mut SendState) {
+/// What became of the patch, if one was sent.
+async fn tick(
+    ctx: &StreamContext,
+    buffer: &TraceBuffer,
+    state: &mut SendState,
+) -> Option<PatchStep> {
     if state.gone || state.aborted {
-        return;
+        return None;
     }
     let chunk = buffer.read(state.sent, ctx.config.max_patch_bytes);
-    if !chunk.is_empty() && send_patch(ctx, buffer, state, &chunk).await != PatchStep::Sent {
-        return;
-    }
-    if state.last_sent.elapsed() >= ctx.config.force_send_interval {
+    let step = if chunk.is_empty() {
+        None
+    } else {
+        Some(send_patch(ctx, buffer, state, &chunk).await)
+    };
+    if matches!(step, None | Some(PatchStep::Sent))
+        && state.last_sent.elapsed() >= ctx.config.force_send_interval
+    {
         touch(ctx, buffer, state).await;
     }
+    step
 }
 
 /// What became of one patch.

@@ -354,3 +354,203 @@ async fn the_final_reason_is_one_the_server_lists() {
     assert_eq!(body["failure_reason"], "script_failure");
     assert_eq!(body["exit_code"], 3);
 }
+
+/// `len` bytes of numbered lines of 10 bytes: any misplaced range shows.
+fn numbered(len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len.div_ceil(10))
+        .flat_map(|i| format!("{i:09}\n").into_bytes())
+        .collect();
+    bytes.truncate(len);
+    bytes
+}
+
+fn ranges(gitlab: &FakeGitLab) -> Vec<String> {
+    gitlab
+        .requests_to(Endpoint::PatchTrace)
+        .iter()
+        .map(|r| r.header("content-range").unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The `Content-Range`s of whole patches of `size` bytes from `from` on.
+fn whole_patches(from: usize, count: usize, size: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("{}-{}", from + i * size, from + (i + 1) * size - 1))
+        .collect()
+}
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_several_mib_goes_out_in_consecutive_patches_without_waiting() {
+    let gitlab = FakeGitLab::start().await;
+    let job = running_job(&gitlab, 23).await;
+    let interval = Duration::from_secs(20);
+    let s = stream(
+        &gitlab,
+        &job,
+        TraceConfig {
+            update_interval: interval,
+            ..fast_trace()
+        },
+    );
+    // 5 MiB and 100 bytes, in one go, as a job printing fast leaves it.
+    let all = numbered(5 * MIB + 100);
+    let started = Instant::now();
+    s.streamer.buffer().write(&all);
+    wait_until("five whole patches", || gitlab.trace(23).len() == 5 * MIB).await;
+    assert!(
+        started.elapsed() < interval / 4,
+        "{:?}: an interval was waited",
+        started.elapsed()
+    );
+    // Less than a patch is left: it waits for the interval.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gitlab.trace(23).len(), 5 * MIB);
+    assert_eq!(ranges(&gitlab), whole_patches(0, 5, MIB));
+    let patches = gitlab.requests_to(Endpoint::PatchTrace);
+    assert!(patches.iter().all(|p| p.body.len() == MIB));
+    for pair in patches.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap < interval / 4, "{gap:?} between two patches");
+    }
+
+    let report = s.streamer.finish(JobState::Success, None, None).await;
+    let mut expected = whole_patches(0, 5, MIB);
+    expected.push(format!("{}-{}", 5 * MIB, all.len() - 1));
+    assert_eq!(ranges(&gitlab), expected);
+    assert_eq!(gitlab.trace(23), all);
+    assert_eq!(report.outcome, FinalOutcome::Completed);
+    assert_eq!(report.output.bytesize, all.len() as u64);
+    assert_eq!(gitlab.job(23).unwrap().checksum_matched, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_patch_the_backlog_waits_an_interval() {
+    let gitlab = FakeGitLab::start().await;
+    let job = running_job(&gitlab, 24).await;
+    let interval = Duration::from_millis(800);
+    // 501 is not retried by the client: the patch fails once.
+    gitlab.fail_next(Endpoint::PatchTrace, 1, Fault::status(501));
+    let s = stream(
+        &gitlab,
+        &job,
+        TraceConfig {
+            update_interval: interval,
+            ..fast_trace()
+        },
+    );
+    let all = numbered(3 * MIB);
+    s.streamer.buffer().write(&all);
+    wait_until("the whole backlog", || gitlab.trace(24).len() == all.len()).await;
+    let patches = gitlab.requests_to(Endpoint::PatchTrace);
+    assert_eq!(patches.len(), 4, "{:?}", ranges(&gitlab));
+    let mut expected = whole_patches(0, 1, MIB);
+    expected.extend(whole_patches(0, 3, MIB));
+    assert_eq!(ranges(&gitlab), expected);
+    let retry_gap = patches[1].at - patches[0].at;
+    assert!(
+        retry_gap >= interval * 9 / 10,
+        "{retry_gap:?} after a failure"
+    );
+    for pair in patches[1..].windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap < interval / 2, "{gap:?} between two good patches");
+    }
+    let report = s.streamer.finish(JobState::Success, None, None).await;
+    assert_eq!(report.outcome, FinalOutcome::Completed);
+    assert_eq!(gitlab.trace(24), all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlabs_answers_in_the_middle_of_a_backlog_are_obeyed() {
+    let gitlab = FakeGitLab::start().await;
+    let job = running_job(&gitlab, 25).await;
+    // Canceled once the second MiB is in: no third patch may follow.
+    gitlab.status_after_trace_bytes(25, 2 * MIB, "canceled");
+    let s = stream(
+        &gitlab,
+        &job,
+        TraceConfig {
+            update_interval: Duration::from_secs(20),
+            ..fast_trace()
+        },
+    );
+    s.streamer.buffer().write(&numbered(4 * MIB));
+    tokio::time::timeout(Duration::from_secs(10), s.abort.cancelled())
+        .await
+        .expect("abort requested");
+    assert!(s.cancel.is_cancelled());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ranges(&gitlab), whole_patches(0, 2, MIB));
+    let report = s
+        .streamer
+        .finish(JobState::Failed, Some("unknown_failure"), None)
+        .await;
+    assert_eq!(report.outcome, FinalOutcome::Aborted);
+    assert_eq!(gitlab.trace(25).len(), 2 * MIB);
+}
+
+/// Open descriptors of this process on files in `dir`.
+fn open_files_in(dir: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_trace_kept_in_a_file_is_exact_resent_from_it_and_removed_at_the_end() {
+    let gitlab = FakeGitLab::start().await;
+    let job = running_job(&gitlab, 26).await;
+    let spool = tempfile::tempdir().expect("temp dir");
+    let s = stream(
+        &gitlab,
+        &job,
+        TraceConfig {
+            // Also the pause after the 412 below.
+            update_interval: Duration::from_secs(1),
+            memory_bytes: 64 << 10,
+            spool_dir: Some(spool.path().to_owned()),
+            ..fast_trace()
+        },
+    );
+    let mut log = JobLog::new(
+        s.streamer.log_target(),
+        &["hunter2-secret".to_owned()],
+        8 * MIB,
+    );
+    let mut expected = Vec::new();
+    for i in 0..30_000 {
+        let line = if i % 100 == 0 {
+            format!("line {i:06} password=hunter2-secret €\n")
+        } else {
+            format!("line {i:06} some output of the job, ünïcödé\n")
+        };
+        log.write(line.as_bytes());
+        expected.extend_from_slice(line.replace("hunter2-secret", "[MASKED]").as_bytes());
+    }
+    log.finish();
+    drop(log);
+    assert!(s.streamer.buffer().is_spooled());
+    assert_eq!(open_files_in(spool.path()), 1);
+    // The file is nameless: nothing shows in the directory.
+    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+    wait_until("a whole patch", || gitlab.trace(26).len() >= MIB).await;
+
+    // GitLab's copy does not match: everything again, from the file.
+    gitlab.fail_next(Endpoint::UpdateJob, 1, Fault::status(412));
+    let report = s.streamer.finish(JobState::Success, None, None).await;
+    assert_eq!(report.outcome, FinalOutcome::Completed);
+    assert_eq!(report.output.bytesize, expected.len() as u64);
+    assert_eq!(report.output.checksum, crc(&expected));
+    let resent = ranges(&gitlab)
+        .iter()
+        .filter(|r| r.starts_with("0-"))
+        .count();
+    assert_eq!(resent, 2, "{:?}", ranges(&gitlab));
+    assert_eq!(gitlab.trace(26), expected);
+    assert_eq!(gitlab.job(26).unwrap().checksum_matched, Some(true));
+    assert_eq!(open_files_in(spool.path()), 0, "the file outlived the job");
+}

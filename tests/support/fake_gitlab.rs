@@ -34,13 +34,17 @@
 //! times; a poll is held (long polling); the server stops and restarts on
 //! the same port, keeping its state.
 
+// Spelled out so the benches can include this file with `#[path]` too (a
+// file included that way looks for its modules beside itself).
+#[path = "fake_gitlab/handlers.rs"]
 mod handlers;
+#[path = "fake_gitlab/multipart.rs"]
 mod multipart;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -123,6 +127,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub endpoint: Option<Endpoint>,
+    /// When its body had arrived whole.
+    pub at: Instant,
 }
 
 impl RecordedRequest {
@@ -228,6 +234,34 @@ pub fn fixture_job(id: u64, token: &str) -> Value {
     job["job_info"]["id"] = id.into();
     job["token"] = token.into();
     job
+}
+
+/// The fixture job `id` (job token `token`) made to run on a shell
+/// executor without git: no image, services, cache, dependencies, hooks or
+/// artifacts, `GIT_STRATEGY=empty`, and these scripts.
+pub fn shell_job_payload(id: u64, token: &str, script: &[&str], after_script: &[&str]) -> Value {
+    let mut job = fixture_job(id, token);
+    job["image"] = Value::Null;
+    job["services"] = serde_json::json!([]);
+    job["cache"] = serde_json::json!([]);
+    job["dependencies"] = serde_json::json!([]);
+    job["hooks"] = serde_json::json!([]);
+    job["artifacts"] = serde_json::json!([]);
+    job["steps"] = serde_json::json!([
+        { "name": "script", "script": script, "timeout": 3600, "when": "on_success", "allow_failure": false },
+        { "name": "after_script", "script": after_script, "timeout": 3600, "when": "always", "allow_failure": true },
+    ]);
+    add_variable(&mut job, "GIT_STRATEGY", "empty", false);
+    job
+}
+
+/// Appends a variable to a job payload's `variables`.
+pub fn add_variable(job: &mut Value, key: &str, value: &str, masked: bool) {
+    if let Some(variables) = job["variables"].as_array_mut() {
+        variables.push(
+            serde_json::json!({ "key": key, "value": value, "public": !masked, "masked": masked }),
+        );
+    }
 }
 
 /// A running (or stopped) fake GitLab.

@@ -1,12 +1,14 @@
 //! Starting the shell of one step.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Seek, Write};
 use std::path::Path;
 use std::process::Stdio;
 
+use rustix::fs::{MemfdFlags, memfd_create};
 use rustix::pipe::{PipeFlags, pipe_with};
 use tokio::net::unix::pipe;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, Command};
 
 use super::unix::STEP_ID_VAR;
 use crate::{ExecutorError, StepRequest};
@@ -16,8 +18,6 @@ pub(crate) struct Spawned {
     pub child: Child,
     /// The shell's pid, which is also the id of the step's process group.
     pub pid: i32,
-    /// Where the script is written; dropping it closes the shell's stdin.
-    pub stdin: ChildStdin,
     /// The read end of the pipe that carries stdout AND stderr.
     pub output: pipe::Receiver,
 }
@@ -34,6 +34,13 @@ pub(crate) fn spawn_shell(
     // The shell inherits the cwd, so a bad one fails the spawn with the
     // same ENOENT as a missing binary; check it first to say which.
     check_workdir(&request.workdir)?;
+    let script = script_file(&request.script).map_err(|source| ExecutorError::Spawn {
+        shell: shell.to_owned(),
+        source: io::Error::new(
+            source.kind(),
+            format!("cannot keep the script in memory: {source}"),
+        ),
+    })?;
 
     // ONE pipe for both stdout and stderr: the kernel then orders every
     // byte by the time it was written, so the trace shows exactly the
@@ -71,7 +78,7 @@ pub(crate) fn spawn_shell(
         // finds escaped processes by this exact entry.
         .env(STEP_ID_VAR, step_id)
         // The script arrives on stdin, as GitLab feeds it.
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(script))
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(write_end2))
         // A new process group, led by the shell: one kill(-pgid) reaches
@@ -83,7 +90,7 @@ pub(crate) fn spawn_shell(
         // single SIGKILL to the shell when a handle is dropped.
         .kill_on_drop(false);
 
-    let mut child = cmd.spawn().map_err(|source| ExecutorError::Spawn {
+    let child = cmd.spawn().map_err(|source| ExecutorError::Spawn {
         shell: shell.to_owned(),
         source,
     })?;
@@ -91,22 +98,32 @@ pub(crate) fn spawn_shell(
     // they are open the pipe can never reach EOF. Drop them now.
     drop(cmd);
 
-    let pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let stdin = child.stdin.take();
-    match (pid, stdin) {
-        (Some(pid), Some(stdin)) => Ok(Spawned {
-            child,
-            pid,
-            stdin,
-            output,
-        }),
-        // Neither can happen right after a successful spawn with a piped
-        // stdin; report rather than panic.
-        _ => Err(ExecutorError::Spawn {
+    match child.id().and_then(|p| i32::try_from(p).ok()) {
+        Some(pid) => Ok(Spawned { child, pid, output }),
+        // Cannot happen right after a successful spawn; report rather
+        // than panic.
+        None => Err(ExecutorError::Spawn {
             shell: shell.to_owned(),
-            source: io::Error::other("spawned shell has no pid or stdin"),
+            source: io::Error::other("spawned shell has no pid"),
         }),
     }
+}
+
+/// The script in an anonymous in-memory file, read from its start.
+///
+/// Not a pipe: a shell reads a script from a pipe one byte per `read`
+/// (it must not take input meant for the commands it starts), which made
+/// the few KiB of variable exports in front of every job's script cost
+/// thousands of system calls per step, several milliseconds of CPU. From a
+/// file it reads whole blocks, and seeks back before each command it
+/// starts, so a command that reads stdin still sees the rest of the
+/// script, as from a pipe. Close-on-exec: other jobs' shells, spawned from
+/// other threads, must not inherit it; the shell's own stdin is a copy.
+fn script_file(script: &str) -> io::Result<File> {
+    let mut file = File::from(memfd_create("runner-script", MemfdFlags::CLOEXEC)?);
+    file.write_all(script.as_bytes())?;
+    file.rewind()?;
+    Ok(file)
 }
 
 fn check_workdir(dir: &Path) -> Result<(), ExecutorError> {

@@ -67,9 +67,25 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
 }
 
 /// Reads `/proc/<pid>/stat`; `None` if the process is gone.
+///
+/// The sweep reads this for every process of the host at the end of every
+/// step, so it costs no more than open, read, close: the line (a few
+/// hundred bytes) goes into a buffer on the stack, where reading it into a
+/// `String` would also ask for the file's size and allocate. A name that
+/// is not UTF-8 is read lossily rather than hiding its process.
 pub(crate) fn read_stat(pid: i32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    let mut file = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 2048];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_stat(&String::from_utf8_lossy(&buf[..len]))
 }
 
 /// What `/proc/<pid>/environ` says about one variable.
@@ -159,6 +175,27 @@ mod tests {
         assert_eq!(s.comm, "a) b (c");
         assert_eq!((s.state, s.ppid, s.pgid, s.sid), ('Z', 5, 6, 7));
         assert!(s.is_zombie());
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_does_not_hide_its_process() {
+        // The shell renames itself, then waits for its stdin to close.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "printf '\\377\\376' > /proc/self/comm; read line"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let renamed = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"\xff\xfe\n")
+        });
+        let stat = read_stat(pid);
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert!(renamed, "the shell did not rename itself");
+        let stat = stat.expect("the process was found");
+        assert_eq!(stat.ppid, std::process::id() as i32);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Running one step: feed the script, stream the output, enforce the
-//! timeout and cancellation, then make sure nothing of the step survives.
+//! Running one step: start the shell on the script, stream the output,
+//! enforce the timeout and cancellation, then make sure nothing of the
+//! step survives.
 //!
 //! The phases, in order:
-//! 1. the shell runs; its output streams to the sink; the script is
-//!    written to its stdin; the step waits for the first of: the shell's
-//!    exit, the timeout, the cancellation;
+//! 1. the shell runs, reading the script from its stdin (see
+//!    `process::script_file`); its output streams to the sink; the step
+//!    waits for the first of: the shell's exit, the timeout, the
+//!    cancellation;
 //! 2. on timeout or cancellation: SIGTERM to the group and every escaped
 //!    process, a grace period (output still flowing), then SIGKILL;
 //! 3. once the shell has exited, the output pipe gets a bounded time to
@@ -12,13 +14,10 @@
 //! 4. the sweep: anything of the step still alive is terminated, and the
 //!    zombies it leaves are reaped.
 
-use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::process::ChildStdin;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +60,6 @@ pub(crate) async fn run_step(
     let Spawned {
         mut child,
         pid,
-        stdin,
         output,
     } = spawn_shell(&shell.path, login, &request, &step_id)?;
     let mut guard = KillGuard {
@@ -82,8 +80,6 @@ pub(crate) async fn run_step(
     let mut stop: Option<ExitKind> = None;
     let mut status: Option<ExitStatus> = None;
     {
-        let mut feed = std::pin::pin!(feed_script(stdin, request.script.into_bytes()));
-        let mut feeding = true;
         let mut timer = std::pin::pin!(sleep_until_opt(deadline));
         loop {
             tokio::select! {
@@ -104,19 +100,9 @@ pub(crate) async fn run_step(
                     stop = Some(ExitKind::Cancelled);
                     break;
                 }
-                res = &mut feed, if feeding => {
-                    feeding = false;
-                    if let Err(e) = res {
-                        warnings.push(format!("failed to write the script to the shell: {e}"));
-                    }
-                }
                 () = pump.read_once() => {}
             }
         }
-        // Leaving this block drops the script feed, which closes the
-        // shell's stdin if the write had not finished: after the shell is
-        // gone, a process that inherited its stdin and does not read it
-        // must not keep the runner waiting.
     }
 
     // Phase 2.
@@ -207,18 +193,6 @@ pub(crate) async fn run_step(
         duration: started.elapsed(),
         warnings,
     })
-}
-
-/// Writes the whole script to the shell's stdin, then closes it so that
-/// the shell sees the end of the script.
-async fn feed_script(mut stdin: ChildStdin, script: Vec<u8>) -> io::Result<()> {
-    match stdin.write_all(&script).await {
-        // The shell exited (`exit 3` early in the script) before reading
-        // everything: not a problem, its status says what happened.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-    // `stdin` is dropped here, closing the pipe.
 }
 
 fn exit_kind(status: ExitStatus) -> ExitKind {

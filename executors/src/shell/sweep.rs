@@ -32,7 +32,7 @@
 //! environment is unreadable, and we could not signal it anyway). Under
 //! systemd, the service's control group catches those when it stops.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,15 +90,23 @@ impl Seen {
     }
 
     /// Walks /proc once and applies the attribution rules. Blocking.
+    ///
+    /// Every process of a step descends from this one: the shell is our
+    /// child, and as a child subreaper (see `shell::unix`) we inherit any
+    /// of its descendants orphaned on the way. So only our descendants'
+    /// environments are read. Reading every process's environment, at the
+    /// end of every step, was most of what a trivial job cost this process;
+    /// and a process with an empty environment costs retries (see
+    /// `procfs::environ_var`).
     fn scan(&self) -> Found {
         let mut found = Found::default();
-        for pid in procfs::all_pids() {
-            if pid == self.me.pid {
-                continue;
-            }
-            let Some(stat) = procfs::read_stat(pid) else {
-                continue;
-            };
+        let stats: Vec<ProcStat> = procfs::all_pids()
+            .into_iter()
+            .filter(|&pid| pid != self.me.pid)
+            .filter_map(procfs::read_stat)
+            .collect();
+        let parents: HashMap<i32, i32> = stats.iter().map(|s| (s.pid, s.ppid)).collect();
+        for stat in stats {
             if stat.is_kernel_thread() {
                 continue;
             }
@@ -106,7 +114,7 @@ impl Seen {
                 if self.owns_zombie(&stat) {
                     found.zombies.push(stat);
                 }
-            } else if self.owns_live(&stat) {
+            } else if may_descend_from(self.me.pid, stat.ppid, &parents) && self.owns_live(&stat) {
                 found.live.push(stat);
             }
         }
@@ -144,6 +152,26 @@ impl Seen {
             }
         }
     }
+}
+
+/// Whether a process whose parent is `ppid` may descend from `me`, going
+/// up through `parents` (pid to parent pid, as one scan saw them). Only a
+/// line of ancestors that ends at pid 0, the parent of init and of
+/// processes whose parent lies outside our pid namespace, rules it out.
+/// A parent missing from the scan (it exited meanwhile, its children may
+/// be ours now) or a loop (pids reused during the scan) keeps it in.
+fn may_descend_from(me: i32, ppid: i32, parents: &HashMap<i32, i32>) -> bool {
+    let mut pid = ppid;
+    for _ in 0..=parents.len() {
+        if pid == me {
+            return true;
+        }
+        match parents.get(&pid) {
+            Some(&parent) => pid = parent,
+            None => return pid != 0,
+        }
+    }
+    true
 }
 
 fn reap(found: &Found) {
@@ -298,5 +326,41 @@ pub(crate) fn kill_now_blocking(step_id: &str, shell_pid: i32) {
         signal_live(&found, Sig::Kill);
         seen.learn(&found);
         std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lines_of_ancestors_that_miss_us_are_ruled_out() {
+        const ME: i32 = 100;
+        // init (1) ← sshd (10) ← us (100) ← bash (200) ← sleep (300);
+        // init ← cron (20) ← job (30); 400's parent is gone; 500 and 501
+        // are each other's parent (pids reused during the scan).
+        let parents: HashMap<i32, i32> = [
+            (1, 0),
+            (10, 1),
+            (ME, 10),
+            (200, ME),
+            (300, 200),
+            (20, 1),
+            (30, 20),
+            (400, 399),
+            (500, 501),
+            (501, 500),
+        ]
+        .into_iter()
+        .collect();
+        assert!(may_descend_from(ME, ME, &parents), "our child");
+        assert!(may_descend_from(ME, 200, &parents), "our grandchild");
+        assert!(may_descend_from(ME, 300, &parents));
+        assert!(!may_descend_from(ME, 20, &parents), "cron's child");
+        assert!(!may_descend_from(ME, 10, &parents), "our sibling");
+        assert!(!may_descend_from(ME, 0, &parents), "init");
+        assert!(!may_descend_from(ME, 1, &parents), "init's child");
+        assert!(may_descend_from(ME, 399, &parents), "an orphan in transit");
+        assert!(may_descend_from(ME, 500, &parents), "a loop");
     }
 }

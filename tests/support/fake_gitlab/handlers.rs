@@ -55,6 +55,7 @@ pub(super) async fn handle(
             .collect(),
         body: body.to_vec(),
         endpoint: route.map(|(e, _)| e),
+        at: std::time::Instant::now(),
     };
     let fault = {
         let mut st = lock(&state);
