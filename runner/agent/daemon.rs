@@ -30,7 +30,7 @@ use crate::gitlab::{ApiAnswer, JobRequest, JobRequestOutcome, TraceConfig};
 use super::capacity::{Capacity, Limits, Refusal};
 use super::config_watch::{self, ConfigWatch};
 use super::entry::{entry_name, prepare_entry};
-use super::health::{Health, HealthSettings, Jitter, RequestResult};
+use super::health::{Health, HealthSettings, RequestResult};
 use super::http::{self, StatusSource};
 use super::job::{EntryContext, JobEnd, JobServices, run_received_job};
 use super::layout::ConcurrencyIds;
@@ -101,7 +101,6 @@ pub struct Daemon {
     interrupt: CancellationToken,
     reloaded: Notify,
     jobs: TaskTracker,
-    jitter: Mutex<Jitter>,
     /// Jobs received so far, and when the last one came.
     received: AtomicU32,
     last_job: Mutex<Instant>,
@@ -133,7 +132,6 @@ impl Daemon {
             interrupt: CancellationToken::new(),
             reloaded: Notify::new(),
             jobs: TaskTracker::new(),
-            jitter: Mutex::new(Jitter::new()),
             received: AtomicU32::new(0),
             last_job: Mutex::new(Instant::now()),
         });
@@ -266,7 +264,7 @@ impl Daemon {
             .or_else(|| self.settings().config.listen_address.clone());
         if let Some(text) = listen {
             let addr = http::listen_addr(&text).map_err(DaemonError::Setup)?;
-            let listener = http::bind(addr)
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| DaemonError::Setup(format!("cannot listen on {addr}: {e}")))?;
             self.log.info(
@@ -516,14 +514,11 @@ impl Daemon {
             unhealthy_requests_limit: ctx.config.unhealthy_requests_limit(),
             unhealthy_interval: ctx.config.unhealthy_interval(),
         };
-        let became_unhealthy = {
-            let mut jitter = self.jitter.lock().unwrap_or_else(|e| e.into_inner());
-            entry
-                .health
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record(result, health_settings, Instant::now(), &mut jitter)
-        };
+        let became_unhealthy = entry
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(result, health_settings, Instant::now());
         if became_unhealthy {
             self.log.error(
                 "Runner is not healthy and will be disabled for a while",

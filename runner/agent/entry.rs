@@ -147,21 +147,15 @@ pub(crate) fn docker_options(config: &RunnerConfig, short: &str) -> Result<Docke
     let fail = |key: &str, e: &dyn std::fmt::Display| {
         format!("runner {}: [runners.docker] {key}: {e}", entry_name(config))
     };
-    let policies = |list: Vec<crate::config::PullPolicy>| -> Result<Vec<PullPolicy>, String> {
-        list.iter()
-            .map(|p| p.as_str().parse::<PullPolicy>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| fail("pull_policy", &e))
-    };
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     if !docker.host.is_empty() {
         options.host = Some(docker.host.clone());
     }
     options.default_image = text(&docker.image);
-    options.pull_policy = policies(docker.effective_pull_policies())?;
+    options.pull_policy = docker.effective_pull_policies();
     // gitlab-runner: no `allowed_pull_policies` allows only the runner's
     // own; the executor's empty list would allow every policy.
-    options.allowed_pull_policies = policies(docker.allowed_pull_policies())?;
+    options.allowed_pull_policies = docker.allowed_pull_policies();
     options.allowed_images = docker.allowed_images.clone();
     options.allowed_services = docker.allowed_services.clone();
     options.disable_entrypoint_overwrite = docker.disable_entrypoint_overwrite;

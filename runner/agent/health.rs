@@ -61,7 +61,6 @@ impl Health {
         result: RequestResult,
         settings: HealthSettings,
         now: Instant,
-        jitter: &mut Jitter,
     ) -> bool {
         match result {
             RequestResult::Answered => {
@@ -70,7 +69,7 @@ impl Health {
             }
             RequestResult::ServerTrouble => {
                 self.unhealthy_in_a_row = 0;
-                self.back_off(now, jitter);
+                self.back_off(now);
                 false
             }
             RequestResult::Unhealthy => {
@@ -83,55 +82,25 @@ impl Health {
                     self.not_before = Some(now + settings.unhealthy_interval);
                     true
                 } else {
-                    self.back_off(now, jitter);
+                    self.back_off(now);
                     false
                 }
             }
         }
     }
 
-    fn back_off(&mut self, now: Instant, jitter: &mut Jitter) {
+    fn back_off(&mut self, now: Instant) {
         let exp = self.failures_in_a_row.min(16);
         self.failures_in_a_row += 1;
         let base = BACKOFF_FIRST.saturating_mul(1u32 << exp).min(BACKOFF_MAX);
-        self.not_before = Some(now + jitter.spread(base));
+        self.not_before = Some(now + spread(base));
     }
 }
 
-/// A small pseudo-random source for jitter; quality does not matter, only
-/// that two processes started together differ.
-#[derive(Debug, Clone)]
-pub struct Jitter(u64);
-
-impl Jitter {
-    pub fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Jitter(nanos ^ (u64::from(std::process::id()) << 32) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        // xorshift64
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// `base` scaled by a factor in [0.5, 1.5).
-    pub fn spread(&mut self, base: Duration) -> Duration {
-        let factor = 0.5 + (self.next() % 1000) as f64 / 1000.0;
-        base.mul_f64(factor)
-    }
-}
-
-impl Default for Jitter {
-    fn default() -> Self {
-        Self::new()
-    }
+/// `base` scaled by a random factor in [0.5, 1.5).
+fn spread(base: Duration) -> Duration {
+    let factor = 0.5 + (crate::gitlab::random_u64() % 1000) as f64 / 1000.0;
+    base.mul_f64(factor)
 }
 
 #[cfg(test)]
@@ -146,11 +115,10 @@ mod tests {
     #[test]
     fn three_unhealthy_answers_in_a_row_rest_the_entry_for_the_interval() {
         let mut h = Health::default();
-        let mut j = Jitter::new();
         let now = Instant::now();
-        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j));
-        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j));
-        assert!(h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j));
+        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now));
+        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now));
+        assert!(h.record(RequestResult::Unhealthy, SETTINGS, now));
         assert!(!h.may_request(now + Duration::from_secs(3599)));
         assert!(h.may_request(now + Duration::from_secs(3600)));
     }
@@ -158,26 +126,24 @@ mod tests {
     #[test]
     fn a_healthy_answer_resets_the_count_and_the_wait() {
         let mut h = Health::default();
-        let mut j = Jitter::new();
         let now = Instant::now();
-        h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j);
-        h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j);
+        h.record(RequestResult::Unhealthy, SETTINGS, now);
+        h.record(RequestResult::Unhealthy, SETTINGS, now);
         assert!(!h.may_request(now));
-        h.record(RequestResult::Answered, SETTINGS, now, &mut j);
+        h.record(RequestResult::Answered, SETTINGS, now);
         assert!(h.may_request(now));
         // The count started again: two more are not enough to rest.
-        h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j);
-        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now, &mut j));
+        h.record(RequestResult::Unhealthy, SETTINGS, now);
+        assert!(!h.record(RequestResult::Unhealthy, SETTINGS, now));
     }
 
     #[test]
     fn server_trouble_backs_off_doubling_up_to_a_minute_with_jitter() {
         let mut h = Health::default();
-        let mut j = Jitter::new();
         let now = Instant::now();
         let mut waits = Vec::new();
         for _ in 0..10 {
-            h.record(RequestResult::ServerTrouble, SETTINGS, now, &mut j);
+            h.record(RequestResult::ServerTrouble, SETTINGS, now);
             waits.push(h.not_before().unwrap() - now);
         }
         assert!(waits[0] >= Duration::from_millis(500) && waits[0] < Duration::from_millis(1500));

@@ -49,11 +49,6 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
 /// gitlab-runner's metrics port.
 const DEFAULT_PORT: u16 = 9252;
 
-/// Binds `addr`; the caller reports a failure with the address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
 /// Serves until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, source: Arc<dyn StatusSource>, stop: CancellationToken) {
     loop {
@@ -167,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_health_and_readiness_are_served() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let source = Arc::new(Fixed(AtomicBool::new(true)));
         let stop = CancellationToken::new();

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RunnerConfig;
 use crate::gitlab::{
     ApiArtifactTransport, ApiClient, FinalOutcome, FinalState, Info, JobCredentials, JobState,
-    JobUpdate, TraceConfig, TraceStreamer, UpdateOutcome, map_failure_reason,
+    JobUpdate, TraceConfig, TraceStreamer, UpdateOutcome,
 };
 use crate::job::engine::{EngineSettings, JobRun, job_secrets, run_job};
 use crate::job::log::JobLog;
@@ -181,17 +181,9 @@ pub async fn run_received_job(
         .await;
     drop(ids);
 
-    let reason = match &status {
-        JobStatus::Failed { reason, .. } => Some(map_failure_reason(
-            *reason,
-            &payload.features.failure_reasons,
-        )),
-        JobStatus::Canceled => state.failure_reason,
-        JobStatus::Success => None,
-    };
     services
         .metrics
-        .job_finished(&entry.labels, started.elapsed(), reason);
+        .job_finished(&entry.labels, started.elapsed(), state.failure_reason);
     let state_name = match state.state {
         JobState::Success => "success",
         _ => "failed",

@@ -17,7 +17,7 @@ pub fn render() -> String {
     // With the state at index 0: utime 11, stime 12, starttime 19,
     // vsize 20, rss (pages) 21.
     let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    let ticks = clock_ticks();
+    let ticks = CLOCK_TICKS;
     let page = page_size();
 
     if let (Some(utime), Some(stime)) = (field(11), field(12)) {
@@ -84,9 +84,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
 }
 
 /// Clock ticks per second: 100 on every Linux there is (`USER_HZ`).
-fn clock_ticks() -> f64 {
-    100.0
-}
+const CLOCK_TICKS: f64 = 100.0;
 
 fn page_size() -> u64 {
     rustix::param::page_size() as u64

@@ -52,12 +52,7 @@ pub async fn rotate(
     let update = TokenUpdate {
         token: reset.token.clone(),
         obtained_at: SystemTime::now(),
-        expires_at: reset
-            .token_expires_at
-            .as_deref()
-            .and_then(Timestamp::parse_rfc3339)
-            .filter(|t| !t.is_go_zero())
-            .map(Timestamp::to_system_time),
+        expires_at: Timestamp::token_expiry(reset.token_expires_at.as_deref()),
     };
     update_runner_token(path, &config.token, &update)
         .map_err(|e| format!("writing the new token failed: {e}"))?;

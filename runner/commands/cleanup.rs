@@ -21,10 +21,7 @@ pub fn run(args: &CleanupArgs) -> Result<i32, RunnerError> {
             .unwrap_or(opts.project_dir);
         vec![ProjectState::for_project(&toplevel).docker_owner()]
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunnerError::Other(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::common::current_thread_runtime()?;
     let mut removed = 0;
     for owner in owners {
         let report = runtime.block_on(async {

@@ -104,6 +104,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The runtime of a command that only makes a few calls (the Docker API,
+/// GitLab's API) and runs no jobs.
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, RunnerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunnerError::Other(format!("cannot start the async runtime: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

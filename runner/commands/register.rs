@@ -43,10 +43,7 @@ pub fn run(args: &RegisterArgs) -> Result<i32, RunnerError> {
         Err(message) => return Err(RunnerError::Usage(message)),
     };
     let system_id = system_id(&path).map_err(|e| RunnerError::Other(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunnerError::Other(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::common::current_thread_runtime()?;
     let client = ApiClient::new(&answers.url).map_err(|e| RunnerError::Usage(e.to_string()))?;
     let info = Info::new(answers.executor.as_str(), shell_name(answers.shell));
     let obtained = SystemTime::now();
@@ -107,11 +104,7 @@ pub fn run(args: &RegisterArgs) -> Result<i32, RunnerError> {
         id,
         token: token.clone(),
         token_obtained_at: obtained,
-        token_expires_at: expires
-            .as_deref()
-            .and_then(Timestamp::parse_rfc3339)
-            .filter(|t| !t.is_go_zero())
-            .map(Timestamp::to_system_time),
+        token_expires_at: Timestamp::token_expiry(expires.as_deref()),
         executor: answers.executor,
         shell: answers.shell,
         docker_image: answers.docker_image.clone(),

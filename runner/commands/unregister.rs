@@ -29,10 +29,7 @@ pub fn run(args: &UnregisterArgs) -> Result<i32, RunnerError> {
             None => format!("no runners in {}", path.display()),
         }));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunnerError::Other(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::common::current_thread_runtime()?;
     let mut failed = false;
     for runner in runners {
         let label = format!("{} ({})", runner.name, runner.short_token());

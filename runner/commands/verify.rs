@@ -13,10 +13,7 @@ pub fn run(args: &VerifyArgs) -> Result<i32, RunnerError> {
         eprintln!("warning: {warning}");
     }
     let system_id = system_id(&path).map_err(|e| RunnerError::Other(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunnerError::Other(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::common::current_thread_runtime()?;
     let runners: Vec<_> = loaded
         .config
         .runners

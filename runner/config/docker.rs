@@ -4,27 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// When an image is pulled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PullPolicy {
-    /// Pull before every job.
-    Always,
-    /// Use a local image when there is one.
-    IfNotPresent,
-    /// Only ever use local images.
-    Never,
-}
-
-impl PullPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PullPolicy::Always => "always",
-            PullPolicy::IfNotPresent => "if-not-present",
-            PullPolicy::Never => "never",
-        }
-    }
-}
+/// When an image is pulled: the executor's own type, so the settings
+/// reach it as they are.
+pub use runner_executors::docker::PullPolicy;
 
 /// One policy or a list of them, tried in order (gitlab-runner accepts
 /// both forms). A visitor rather than an untagged enum, so a bad policy is
@@ -39,7 +21,7 @@ fn pull_policies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PullPolic
         }
 
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            PullPolicy::deserialize(serde::de::value::StrDeserializer::<E>::new(v)).map(|p| vec![p])
+            policy(v).map(|p| vec![p])
         }
 
         fn visit_seq<A: serde::de::SeqAccess<'de>>(
@@ -47,13 +29,24 @@ fn pull_policies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PullPolic
             mut seq: A,
         ) -> Result<Self::Value, A::Error> {
             let mut policies = Vec::new();
-            while let Some(p) = seq.next_element()? {
-                policies.push(p);
+            while let Some(name) = seq.next_element::<String>()? {
+                policies.push(policy(&name)?);
             }
             Ok(policies)
         }
     }
     d.deserialize_any(OneOrMany)
+}
+
+/// A policy written exactly as gitlab-runner's file has it.
+fn policy<E: serde::de::Error>(name: &str) -> Result<PullPolicy, E> {
+    const NAMES: &[&str] = &["always", "if-not-present", "never"];
+    match name {
+        "always" => Ok(PullPolicy::Always),
+        "if-not-present" => Ok(PullPolicy::IfNotPresent),
+        "never" => Ok(PullPolicy::Never),
+        other => Err(E::unknown_variant(other, NAMES)),
+    }
 }
 
 /// The keys of `[runners.docker]` the runner reads. Sizes and CPU counts

@@ -163,6 +163,15 @@ impl Timestamp {
         Timestamp::from_toml(&datetime).ok()
     }
 
+    /// A token's expiry as GitLab's API gives it (`token_expires_at`):
+    /// `None` when absent, unreadable or Go's zero time, all of which mean
+    /// that the token does not expire.
+    pub fn token_expiry(text: Option<&str>) -> Option<SystemTime> {
+        text.and_then(Timestamp::parse_rfc3339)
+            .filter(|t| !t.is_go_zero())
+            .map(Timestamp::to_system_time)
+    }
+
     fn from_toml(datetime: &toml::value::Datetime) -> Result<Timestamp, &'static str> {
         let date = datetime
             .date

@@ -34,6 +34,7 @@ pub use jobs::{
     UpdateResponse,
 };
 pub use retry::RetryPolicy;
+pub(crate) use retry::random_u64;
 pub use runners::{RegisterParams, RegisteredRunner, ResetToken, VerifiedRunner};
 pub use tokens::short_token;
 pub use trace::{TraceConfig, TraceStreamer};

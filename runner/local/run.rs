@@ -13,7 +13,6 @@ use runner_executors::{AnyExecutor, CancellationToken, ShellKind};
 use tokio::task::JoinSet;
 
 use crate::ci::load::Loaded;
-use crate::ci::model::job::Job;
 use crate::ci::plan::{Plan, PlannedJob};
 use crate::job::artifact_store::LocalArtifactStore;
 use crate::job::engine::{EngineSettings, JobRun, job_secrets, run_job};
@@ -218,7 +217,10 @@ pub async fn run_plan(
                 env!("CARGO_PKG_VERSION").to_owned(),
             ),
             ("CI_RUNNER_REVISION".to_owned(), "local".to_owned()),
-            ("CI_RUNNER_EXECUTABLE_ARCH".to_owned(), executable_arch()),
+            (
+                "CI_RUNNER_EXECUTABLE_ARCH".to_owned(),
+                format!("{}/{}", crate::gitlab::go_os(), crate::gitlab::go_arch()),
+            ),
             ("CI_RUNNER_SHORT_TOKEN".to_owned(), "local".to_owned()),
             ("CI_RUNNER_DESCRIPTION".to_owned(), "local".to_owned()),
             ("CI_RUNNER_TAGS".to_owned(), "[]".to_owned()),
@@ -540,18 +542,4 @@ fn dependencies_of(shared: &Shared, job: &PlannedJob) -> (Vec<Dependency>, Vec<(
         });
     }
     (dependencies, dotenv)
-}
-
-fn executable_arch() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    format!("{}/{arch}", std::env::consts::OS)
-}
-
-/// The model job of a planned one.
-pub fn model_job<'a>(loaded: &'a Loaded, planned: &PlannedJob) -> &'a Job {
-    &loaded.pipeline.jobs[planned.source_index]
 }
